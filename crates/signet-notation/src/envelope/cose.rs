@@ -1,0 +1,1 @@
+//! COSE_Sign1 envelopes (`application/cose`).

@@ -1,0 +1,1 @@
+//! JWS JSON envelopes (`application/jose+json`).

@@ -1,0 +1,3 @@
+//! Notation trust policy documents (OCI and blob), validation, selection, levels, identities.
+//!
+//! OWNER: policy helper.

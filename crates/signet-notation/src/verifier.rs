@@ -1,0 +1,1 @@
+//! From (envelope, artifact descriptor, trust policy statement, trust stores, clock) to a verdict.
