@@ -15,12 +15,18 @@ pub enum ChainError {
     Invalid(String),
 }
 
-pub fn validate_code_signing_chain(chain: &[Certificate], signing_time: Option<Instant>) -> Result<(), ChainError> {
+pub fn validate_code_signing_chain(
+    chain: &[Certificate],
+    signing_time: Option<Instant>,
+) -> Result<(), ChainError> {
     let _ = (chain, signing_time);
     Err(ChainError::Invalid("not implemented yet".into()))
 }
 
-pub fn validate_timestamping_chain(chain: &[Certificate], signing_time: Option<Instant>) -> Result<(), ChainError> {
+pub fn validate_timestamping_chain(
+    chain: &[Certificate],
+    signing_time: Option<Instant>,
+) -> Result<(), ChainError> {
     let _ = (chain, signing_time);
     Err(ChainError::Invalid("not implemented yet".into()))
 }

@@ -20,7 +20,12 @@ pub enum TimestampError {
     Invalid(String),
 }
 
-pub fn verify_timestamp(token_der: &[u8], signature: &[u8], tsa_roots: &[Certificate], at: Instant) -> Result<VerifiedTimestamp, TimestampError> {
+pub fn verify_timestamp(
+    token_der: &[u8],
+    signature: &[u8],
+    tsa_roots: &[Certificate],
+    at: Instant,
+) -> Result<VerifiedTimestamp, TimestampError> {
     let _ = (token_der, signature, tsa_roots, at);
     Err(TimestampError::Invalid("not implemented yet".into()))
 }

@@ -326,7 +326,10 @@ fn unsupported_attributes(envelope: &Envelope) -> Result<(), Failure> {
         return Err(fail(
             ErrorCode::UnsupportedSignature,
             Check::Integrity,
-            format!("the signature carries the unknown critical attribute {:?}; it cannot be verified", attr.key),
+            format!(
+                "the signature carries the unknown critical attribute {:?}; it cannot be verified",
+                attr.key
+            ),
         ));
     }
     Ok(())
@@ -373,7 +376,11 @@ fn authenticity(
             store_type.as_str()
         )
     };
-    Err(fail(ErrorCode::UntrustedSigner, Check::Authenticity, message))
+    Err(fail(
+        ErrorCode::UntrustedSigner,
+        Check::Authenticity,
+        message,
+    ))
 }
 
 fn describe_chain(chain: &[Certificate]) -> String {
@@ -485,7 +492,13 @@ fn authentic_timestamp(
         return Ok(());
     }
 
-    let timestamp_failure = |message: String| fail(ErrorCode::TimestampInvalid, Check::AuthenticTimestamp, message);
+    let timestamp_failure = |message: String| {
+        fail(
+            ErrorCode::TimestampInvalid,
+            Check::AuthenticTimestamp,
+            message,
+        )
+    };
     let Some(token) = envelope.unsigned.timestamp_token.as_deref() else {
         return Err(timestamp_failure(
             "no timestamp countersignature was found in the signature, but the trust policy requires one (tsa trust store configured)".into(),
@@ -498,7 +511,9 @@ fn authentic_timestamp(
         )));
     }
     let stamp = crate::timestamp::verify_timestamp(token, &envelope.signature, &tsa_roots, at)
-        .map_err(|e| timestamp_failure(format!("the timestamp countersignature is invalid: {e}")))?;
+        .map_err(|e| {
+            timestamp_failure(format!("the timestamp countersignature is invalid: {e}"))
+        })?;
     let earliest = stamp.time - stamp.accuracy;
     let latest = stamp.time + stamp.accuracy;
     if let Some(signing_time) = envelope.signed.signing_time {
@@ -538,10 +553,9 @@ fn revocation(envelope: &Envelope) -> Result<(), Failure> {
             use x509_parser::extensions::ParsedExtension;
             match ext.parsed_extension() {
                 ParsedExtension::CRLDistributionPoints(_) => true,
-                ParsedExtension::AuthorityInfoAccess(aia) => aia
-                    .accessdescs
-                    .iter()
-                    .any(|d| d.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP),
+                ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().any(|d| {
+                    d.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
+                }),
                 _ => false,
             }
         });
@@ -574,13 +588,24 @@ fn target_matches(payload: &Payload, target: Target<'_>) -> Result<(), Failure> 
                 return Err(mismatch("digest", &signed.digest, &descriptor.digest));
             }
             if signed.media_type != descriptor.media_type {
-                return Err(mismatch("media type", &signed.media_type, &descriptor.media_type));
+                return Err(mismatch(
+                    "media type",
+                    &signed.media_type,
+                    &descriptor.media_type,
+                ));
             }
             if signed.size != descriptor.size {
-                return Err(mismatch("size", &signed.size.to_string(), &descriptor.size.to_string()));
+                return Err(mismatch(
+                    "size",
+                    &signed.size.to_string(),
+                    &descriptor.size.to_string(),
+                ));
             }
         }
-        Target::Blob { content, media_type } => {
+        Target::Blob {
+            content,
+            media_type,
+        } => {
             let actual = match parse_digest(&signed.digest) {
                 Ok((alg, _)) => alg.digest(content),
                 Err(e) => {
@@ -596,7 +621,11 @@ fn target_matches(payload: &Payload, target: Target<'_>) -> Result<(), Failure> 
             }
             let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
             if signed.size != size {
-                return Err(mismatch("size", &signed.size.to_string(), &size.to_string()));
+                return Err(mismatch(
+                    "size",
+                    &signed.size.to_string(),
+                    &size.to_string(),
+                ));
             }
             if let Some(media_type) = media_type {
                 if signed.media_type != media_type {

@@ -1,0 +1,19 @@
+//! Test support for Signet: a small PKI factory and a Notation test signer.
+//!
+//! Everything here is for tests and benchmarks: keys are generated in memory, nothing is
+//! persisted, and errors panic with a message (a broken fixture is a broken test).
+//!
+//! - [`KeyKind`]: the six key types Notation allows (and a few it refuses, for negative tests).
+//! - [`TestCa`]: a root CA that issues code-signing leaves ([`TestSigner`]).
+//! - [`TestSigner::sign`]: a COSE or JWS Notation envelope over an OCI descriptor.
+
+#![allow(clippy::unwrap_used)]
+
+mod envelope;
+mod pki;
+
+pub use envelope::{EnvelopeKind, SignOptions};
+pub use pki::{KeyKind, LeafOptions, TestCa, TestSigner};
+
+/// The media type of Notation payloads.
+pub const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";
