@@ -1,0 +1,293 @@
+//! End-to-end verification of envelopes made by the test signer, one check at a time.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use signet_notation::verifier::{verify_signature, Check, Target, VerifyOptions};
+use signet_notation::{Descriptor, ErrorCode, Instant};
+use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa};
+use support::*;
+
+fn descriptor() -> Descriptor {
+    Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: DIGEST.into(),
+        size: SIZE,
+        annotations: None,
+        artifact_type: None,
+    }
+}
+
+fn at(year: i32) -> Instant {
+    time::Date::from_calendar_date(year, time::Month::June, 1)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+}
+
+fn sign(
+    ca: &TestCa,
+    key: KeyKind,
+    kind: EnvelopeKind,
+    f: impl FnOnce(&mut SignOptions),
+) -> Vec<u8> {
+    let signer = ca.issue(&LeafOptions::new("signer", key));
+    let mut options = SignOptions::new(kind, MANIFEST_MEDIA_TYPE, DIGEST, SIZE);
+    f(&mut options);
+    signer.sign(&options)
+}
+
+fn verify(
+    envelope: &[u8],
+    kind: EnvelopeKind,
+    ca: &TestCa,
+    level: &str,
+    year: i32,
+) -> signet_notation::verifier::SignatureVerdict {
+    let d = descriptor();
+    let metadata = BTreeMap::new();
+    verify_signature(
+        envelope,
+        kind.media_type(),
+        Target::Oci(&d),
+        &statement(level),
+        &stores(ca),
+        &VerifyOptions {
+            at: at(year),
+            user_metadata: &metadata,
+        },
+    )
+}
+
+#[test]
+fn every_key_type_and_format_verifies() {
+    let ca = TestCa::new("root", KeyKind::Rsa2048);
+    for key in [
+        KeyKind::Rsa2048,
+        KeyKind::Rsa3072,
+        KeyKind::Rsa4096,
+        KeyKind::P256,
+        KeyKind::P384,
+        KeyKind::P521,
+    ] {
+        for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+            let envelope = sign(&ca, key, kind, |_| {});
+            let verdict = verify(&envelope, kind, &ca, "strict", 2026);
+            assert!(verdict.verified, "{key:?} {kind:?}: {:?}", verdict.failure);
+            assert!(verdict.signer.unwrap().contains("signer"));
+        }
+    }
+}
+
+#[test]
+fn untrusted_root_is_untrusted_signer_unless_audit() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let other = TestCa::new("other", KeyKind::P256);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        let envelope = sign(&ca, KeyKind::P256, kind, |_| {});
+        let verdict = verify(&envelope, kind, &other, "strict", 2026);
+        assert_eq!(verdict.failure.unwrap().code, ErrorCode::UntrustedSigner);
+        let verdict = verify(&envelope, kind, &other, "audit", 2026);
+        assert!(verdict.verified);
+        assert_eq!(verdict.logged[0].check, Check::Authenticity);
+    }
+}
+
+#[test]
+fn expiry_is_enforced_by_strict_and_logged_by_permissive() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        let envelope = sign(&ca, KeyKind::P256, kind, |o| o.expiry = Some(at(2026)));
+        assert!(verify(&envelope, kind, &ca, "strict", 2025).verified);
+        let verdict = verify(&envelope, kind, &ca, "strict", 2027);
+        assert_eq!(verdict.failure.unwrap().code, ErrorCode::SignatureExpired);
+        assert!(verify(&envelope, kind, &ca, "permissive", 2027).verified);
+    }
+}
+
+#[test]
+fn expired_certificate_without_timestamp_fails_strict() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let mut leaf = LeafOptions::new("short", KeyKind::P256);
+    leaf.not_after = at(2025);
+    let signer = ca.issue(&leaf);
+    let envelope = signer.sign(&SignOptions::new(
+        EnvelopeKind::Jws,
+        MANIFEST_MEDIA_TYPE,
+        DIGEST,
+        SIZE,
+    ));
+    let verdict = verify(&envelope, EnvelopeKind::Jws, &ca, "strict", 2026);
+    assert_eq!(verdict.failure.unwrap().code, ErrorCode::CertificateExpired);
+    assert!(verify(&envelope, EnvelopeKind::Jws, &ca, "permissive", 2026).verified);
+}
+
+#[test]
+fn signature_for_another_artifact_is_invalid() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        let envelope = sign(&ca, KeyKind::P256, kind, |o| o.size = SIZE + 1);
+        let verdict = verify(&envelope, kind, &ca, "audit", 2026);
+        assert_eq!(verdict.failure.unwrap().code, ErrorCode::SignatureInvalid);
+    }
+}
+
+#[test]
+fn tampered_envelope_is_invalid() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let envelope = sign(&ca, KeyKind::P256, EnvelopeKind::Jws, |_| {});
+    let mut json: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
+    let sig = json["signature"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('A') {
+        format!("B{}", &sig[1..])
+    } else {
+        format!("A{}", &sig[1..])
+    };
+    json["signature"] = flipped.into();
+    let tampered = serde_json::to_vec(&json).unwrap();
+    let verdict = verify(&tampered, EnvelopeKind::Jws, &ca, "strict", 2026);
+    assert_eq!(verdict.failure.unwrap().code, ErrorCode::SignatureInvalid);
+
+    let cose = sign(&ca, KeyKind::P256, EnvelopeKind::Cose, |_| {});
+    let mut tampered = cose.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let verdict = verify(&tampered, EnvelopeKind::Cose, &ca, "strict", 2026);
+    assert_eq!(verdict.failure.unwrap().code, ErrorCode::SignatureInvalid);
+}
+
+#[test]
+fn unknown_critical_attribute_is_unsupported() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        let envelope = sign(&ca, KeyKind::P256, kind, |o| {
+            o.extra_attributes
+                .push(("com.example.mustUnderstand".into(), "x".into(), true))
+        });
+        let verdict = verify(&envelope, kind, &ca, "strict", 2026);
+        assert_eq!(
+            verdict.failure.unwrap().code,
+            ErrorCode::UnsupportedSignature
+        );
+        let envelope = sign(&ca, KeyKind::P256, kind, |o| {
+            o.extra_attributes
+                .push(("com.example.informational".into(), "x".into(), false))
+        });
+        assert!(verify(&envelope, kind, &ca, "strict", 2026).verified);
+    }
+}
+
+#[test]
+fn identity_mismatch_is_untrusted_identity() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let envelope = sign(&ca, KeyKind::P256, EnvelopeKind::Cose, |_| {});
+    let d = descriptor();
+    let metadata = BTreeMap::new();
+    let options = VerifyOptions {
+        at: at(2026),
+        user_metadata: &metadata,
+    };
+    let stores = stores(&ca);
+    let mismatch = statement_with("strict", r#"["x509.subject:C=US,ST=WA,O=Someone Else"]"#);
+    let verdict = verify_signature(
+        &envelope,
+        "application/cose",
+        Target::Oci(&d),
+        &mismatch,
+        &stores,
+        &options,
+    );
+    assert_eq!(verdict.failure.unwrap().code, ErrorCode::UntrustedIdentity);
+    let matching = statement_with(
+        "strict",
+        r#"["x509.subject:C=US,ST=WA,O=Signet Test,CN=signer"]"#,
+    );
+    let verdict = verify_signature(
+        &envelope,
+        "application/cose",
+        Target::Oci(&d),
+        &matching,
+        &stores,
+        &options,
+    );
+    assert!(verdict.verified, "{:?}", verdict.failure);
+}
+
+#[test]
+fn user_metadata_must_be_signed() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let envelope = sign(&ca, KeyKind::P256, EnvelopeKind::Jws, |o| {
+        o.annotations.push(("env".into(), "prod".into()))
+    });
+    let d = descriptor();
+    let stores = stores(&ca);
+    let statement = statement("strict");
+    let check = |pairs: &[(&str, &str)]| {
+        let metadata: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        verify_signature(
+            &envelope,
+            "application/jose+json",
+            Target::Oci(&d),
+            &statement,
+            &stores,
+            &VerifyOptions {
+                at: at(2026),
+                user_metadata: &metadata,
+            },
+        )
+    };
+    assert!(check(&[("env", "prod")]).verified);
+    assert!(!check(&[("env", "dev")]).verified);
+    assert!(!check(&[("team", "x")]).verified);
+}
+
+#[test]
+fn revocable_chain_is_unknown_when_enforced_and_passes_when_skipped() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let mut leaf = LeafOptions::new("revocable", KeyKind::P256);
+    leaf.crl_url = Some("http://crl.example/leaf.crl".into());
+    let envelope = ca.issue(&leaf).sign(&SignOptions::new(
+        EnvelopeKind::Cose,
+        MANIFEST_MEDIA_TYPE,
+        DIGEST,
+        SIZE,
+    ));
+    let verdict = verify(&envelope, EnvelopeKind::Cose, &ca, "strict", 2026);
+    assert_eq!(verdict.failure.unwrap().code, ErrorCode::RevocationUnknown);
+    assert!(verify(&envelope, EnvelopeKind::Cose, &ca, "permissive", 2026).verified);
+}
+
+#[test]
+fn garbage_never_verifies() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    for (bytes, mt) in [
+        (&b""[..], "application/cose"),
+        (b"{}", "application/jose+json"),
+        (b"\xd2\x84", "application/cose"),
+        (b"x", "application/unknown"),
+    ] {
+        for level in ["strict", "permissive", "audit"] {
+            assert!(
+                !verify(
+                    bytes,
+                    if mt == "application/cose" {
+                        EnvelopeKind::Cose
+                    } else {
+                        EnvelopeKind::Jws
+                    },
+                    &ca,
+                    level,
+                    2026
+                )
+                .verified
+                    || mt == "application/unknown"
+            );
+        }
+    }
+}
