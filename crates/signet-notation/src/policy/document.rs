@@ -700,4 +700,52 @@ mod tests {
         assert!(parse_oci(&with(r#"["*"]"#, r#"["ca:s/t"]"#)).is_err());
         assert!(parse_oci(&with(r#"["*"]"#, r#"["ca:a:b"]"#)).is_err());
     }
+
+    /// Poor man's fuzzing: random mutations of valid documents and random bytes must never
+    /// panic (the cargo-fuzz target calls the same entry points).
+    #[test]
+    fn mutations_never_panic() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let base = doc(&[
+            GOOD,
+            &GOOD
+                .replace("\"a\"", "\"b\"")
+                .replace("r.io/x", "*")
+                .replace(r#"["*"]"#, r#"["x509.subject:C=US,ST=WA,O=x\\,y","z:w"]"#),
+        ]
+        .join(","));
+        let alphabet = b"{}[]\":,\\=#+; *@/.-_aCSTOx0\x00\xff\xc3\xa9";
+        for _ in 0..20_000 {
+            let mut d = base.clone();
+            for _ in 0..(next() % 6 + 1) {
+                let pos = (next() as usize) % (d.len() + 1);
+                let byte = alphabet[(next() as usize) % alphabet.len()];
+                match next() % 3 {
+                    0 => d.insert(pos, byte),
+                    1 if pos < d.len() => {
+                        d.remove(pos);
+                    }
+                    _ if pos < d.len() => d[pos] = byte,
+                    _ => {}
+                }
+            }
+            let _ = parse_oci(&d);
+            let _ = parse_blob(&d);
+            if let Ok(s) = std::str::from_utf8(&d) {
+                let _ = TrustedIdentity::parse(s);
+                let _ = super::super::repository_of_reference(s);
+            }
+        }
+        for len in 0..200 {
+            let d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let _ = parse_oci(&d);
+            let _ = parse_blob(&d);
+        }
+    }
 }

@@ -235,4 +235,57 @@ mod tests {
         }
         eprintln!("trusted-identity-match: {agree}/{} agree", all.len());
     }
+
+    /// Self-signed test certificate (no key kept), subject
+    /// `DC=example,DC=com,C=US,ST=WA,O=Org,OU=Team A,OU=Team B,CN=Signer,emailAddress=signer@example.com`.
+    const REPEATED_AND_UNCOMMON: &str = "-----BEGIN CERTIFICATE-----\nMIICsTCCAlegAwIBAgIUeKSZ4UsPhTuxSodAaVY7vBULEBwwCgYIKoZIzj0EAwIw\ngawxFzAVBgoJkiaJk/IsZAEZFgdleGFtcGxlMRMwEQYKCZImiZPyLGQBGRYDY29t\nMQswCQYDVQQGEwJVUzELMAkGA1UECAwCV0ExDDAKBgNVBAoMA09yZzEPMA0GA1UE\nCwwGVGVhbSBBMQ8wDQYDVQQLDAZUZWFtIEIxDzANBgNVBAMMBlNpZ25lcjEhMB8G\nCSqGSIb3DQEJARYSc2lnbmVyQGV4YW1wbGUuY29tMCAXDTI2MTIwMjAxNTg1OVoY\nDzIxMjYxMTA4MDE1ODU5WjCBrDEXMBUGCgmSJomT8ixkARkWB2V4YW1wbGUxEzAR\nBgoJkiaJk/IsZAEZFgNjb20xCzAJBgNVBAYTAlVTMQswCQYDVQQIDAJXQTEMMAoG\nA1UECgwDT3JnMQ8wDQYDVQQLDAZUZWFtIEExDzANBgNVBAsMBlRlYW0gQjEPMA0G\nA1UEAwwGU2lnbmVyMSEwHwYJKoZIhvcNAQkBFhJzaWduZXJAZXhhbXBsZS5jb20w\nWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAATrbDV6SBq0073ZXooz/uK++mT6RBKN\ntdf508ggUL8VAs+PDJvirUPoawrfSbIchHaYyhoalX9CW2c19HZhYkjxo1MwUTAd\nBgNVHQ4EFgQUEMserEWdReQh5aG0E74JTJeLBAAwHwYDVR0jBBgwFoAUEMserEWd\nReQh5aG0E74JTJeLBAAwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBF\nAiEAzjQ/fL8FILF6t73hhS2VCfylJa2FCLbqr9m+rQqU96ICIB6kqnFl6bx6r0kG\nZ751B0hjcpP0qwcIh7AKiseLKl2V\n-----END CERTIFICATE-----";
+
+    /// Self-signed test certificate (no key kept), subject `C=US,ST=WA,O=Org,CN=Bad=#CN`.
+    const EQUALS_HASH: &str = "-----BEGIN CERTIFICATE-----\nMIIByzCCAXGgAwIBAgIUGeVOkTeAu3O7/9jCdo2+iEZgnDswCgYIKoZIzj0EAwIw\nOjELMAkGA1UEBhMCVVMxCzAJBgNVBAgMAldBMQwwCgYDVQQKDANPcmcxEDAOBgNV\nBAMMB0JhZD0jQ04wIBcNMjYxMjAyMDE1ODU5WhgPMjEyNjExMDgwMTU4NTlaMDox\nCzAJBgNVBAYTAlVTMQswCQYDVQQIDAJXQTEMMAoGA1UECgwDT3JnMRAwDgYDVQQD\nDAdCYWQ9I0NOMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjQz1EDwoq5eqjLww\nJuiFG0KeyFGGrgGGYjVPKaAgc+5itJ8iWgjwomscRZITs54AJpL5k+1jf21aVnwe\nE6/rL6NTMFEwHQYDVR0OBBYEFO95U30MRMkVkKLxGlUxBlEcZJ+ZMB8GA1UdIwQY\nMBaAFO95U30MRMkVkKLxGlUxBlEcZJ+ZMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI\nzj0EAwIDSAAwRQIgd0WUp8Kcyo7AntMw6fRPmvqBQgZW0Gnrdd1WRRwgQ9cCIQC8\n8feuMvLJLilweZJEHSRLhi5omy56hpF822mxDR6Nkg==\n-----END CERTIFICATE-----";
+
+    fn leaf(pem: &str) -> Certificate {
+        Certificate::parse_pem(pem.as_bytes()).unwrap().remove(0)
+    }
+
+    fn id(s: &str) -> TrustedIdentity {
+        TrustedIdentity::parse(s).unwrap()
+    }
+
+    #[test]
+    fn deviation_b_repeated_and_uncommon_attributes_match() {
+        let cert = leaf(REPEATED_AND_UNCOMMON);
+        for ok in [
+            "x509.subject:C=US,ST=WA,O=Org",
+            "x509.subject:C=US,S=WA,O=Org,CN=Signer",
+            "x509.subject:C=US,ST=WA,O=Org,OU=Team A",
+            "x509.subject:C=US,ST=WA,O=Org,OU=Team B",
+            "x509.subject:C=US,ST=WA,O=Org,emailAddress=signer@example.com",
+            "x509.subject:C=US,ST=WA,O=Org,E=signer@example.com",
+            "x509.subject:C=US,ST=WA,O=Org,1.2.840.113549.1.9.1=signer@example.com",
+            "x509.subject:C=US,ST=WA,O=Org,DC=example",
+            "x509.subject:C=US,ST=WA,O=Org,dc=com",
+            "x509.subject:C=US,ST=WA,O=Org,L=",
+        ] {
+            assert!(id(ok).matches(&cert), "{ok}");
+        }
+        for no in [
+            "x509.subject:C=US,ST=WA,O=Other",
+            "x509.subject:C=US,ST=WA,O=Org,OU=Team C",
+            "x509.subject:C=US,ST=WA,O=Org,cn=Signer",
+            "x509.subject:C=US,ST=WA,O=Org,DC=org",
+            "x509.subject:C=US,ST=WA,O=Org,L=Seattle",
+            "x509.subject:C=US,ST=WA,O=Org,CN=Signer\\ ",
+            "other:C=US,ST=WA,O=Org",
+        ] {
+            assert!(!id(no).matches(&cert), "{no}");
+        }
+        assert!(id("*").matches(&cert));
+    }
+
+    #[test]
+    fn equals_hash_in_leaf_subject_never_matches() {
+        let cert = leaf(EQUALS_HASH);
+        assert!(!id("x509.subject:C=US,ST=WA,O=Org").matches(&cert));
+        assert!(id("*").matches(&cert));
+    }
 }
