@@ -367,7 +367,7 @@ fn decode_string_value(tag: u32, data: &[u8]) -> Option<Vec<u8>> {
             }
             let units = data
                 .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]));
+                .map(|c| <[u8; 2]>::try_from(c).map_or(0xFFFF, u16::from_be_bytes));
             char::decode_utf16(units)
                 .collect::<Result<String, _>>()
                 .ok()
@@ -379,7 +379,11 @@ fn decode_string_value(tag: u32, data: &[u8]) -> Option<Vec<u8>> {
                 return None;
             }
             data.chunks_exact(4)
-                .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .map(|c| {
+                    <[u8; 4]>::try_from(c)
+                        .ok()
+                        .and_then(|b| char::from_u32(u32::from_be_bytes(b)))
+                })
                 .collect::<Option<String>>()
                 .map(String::into_bytes)
         }
