@@ -748,4 +748,53 @@ mod tests {
             let _ = parse_blob(&d);
         }
     }
+
+    /// The trust policy files that verification cases run with: exit 2 only ⇒ invalid,
+    /// no exit 2 ⇒ valid.
+    #[test]
+    fn conformance_verification_case_policies() {
+        let mut checked = 0;
+        for kind in [
+            "oci-verify",
+            "oci-verify-layout",
+            "blob-verify",
+            "oci-verify-plugin",
+        ] {
+            for case in cases(kind) {
+                let Some(path) = case["signet"]["trust_policy"].as_str() else {
+                    continue;
+                };
+                let exits: Vec<i64> = case["expected_signet"]["exit"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|e| e.as_i64()).collect())
+                    .unwrap_or_default();
+                let blob = kind == "blob-verify" || case["signet"]["blob"].as_bool() == Some(true);
+                let mut bytes = std::fs::read(vector(path)).unwrap();
+                if let Some(patch) = case["signet"]["policy_patch"].as_object() {
+                    // The patch replaces fields of every statement.
+                    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    for st in v["trustPolicies"].as_array_mut().unwrap() {
+                        for (k, val) in patch {
+                            st[k] = val.clone();
+                        }
+                    }
+                    bytes = serde_json::to_vec(&v).unwrap();
+                }
+                let got = if blob {
+                    parse_blob(&bytes)
+                } else {
+                    parse_oci(&bytes)
+                };
+                let id = case["id"].as_str().unwrap_or("?");
+                if exits == [2] {
+                    assert!(got.is_err(), "{id}: {path} should be invalid");
+                    checked += 1;
+                } else if !exits.contains(&2) {
+                    assert!(got.is_ok(), "{id}: {path}: {got:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 50, "{checked}");
+    }
 }
