@@ -1,0 +1,273 @@
+//! Choosing the statement that applies to an artifact (notation-go
+//! `OCIDocument.GetApplicableTrustPolicy`, `BlobDocument.GetApplicableTrustPolicy` and
+//! `GetGlobalTrustPolicy`).
+
+use super::document::validate_scope_format;
+use super::{PolicyError, Scope, Statement, TrustPolicyDocument};
+
+/// Largest artifact reference accepted (bytes).
+const MAX_REFERENCE_LEN: usize = 4096;
+
+/// The repository path (`registry/repository`) of an artifact reference
+/// `registry/repository[:tag]@algorithm:encoded`. As in notation-go the reference must carry
+/// a digest (the part after the last `@`) and the path must be a valid registry scope; the
+/// scope is compared as written (no `docker.io` normalisation). A tag before the digest is
+/// dropped.
+pub fn repository_of_reference(reference: &str) -> Result<&str, PolicyError> {
+    let bad = |why: &str| {
+        PolicyError::InvalidReference(format!(
+            "artifact reference {reference:?} could not be parsed: {why}; use the fully qualified form without scheme, e.g. domain.com:80/my/repository@sha256:<digest>"
+        ))
+    };
+    if reference.len() > MAX_REFERENCE_LEN {
+        return Err(bad("it is too long"));
+    }
+    let Some((name, digest)) = reference.rsplit_once('@') else {
+        return Err(bad("it has no digest (\"@sha256:...\")"));
+    };
+    if !is_digest(digest) {
+        return Err(bad("the digest is not of the form <algorithm>:<encoded>"));
+    }
+    // Drop a tag: a ':' after the last '/'.
+    let path = match name.rsplit_once('/') {
+        Some((head, last)) => match last.split_once(':') {
+            Some((repo_last, _tag)) => name.get(..head.len() + 1 + repo_last.len()).unwrap_or(name),
+            None => name,
+        },
+        None => name,
+    };
+    validate_scope_format(path).map_err(|e| bad(&e))?;
+    Ok(path)
+}
+
+/// OCI digest grammar: `[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`.
+fn is_digest(d: &str) -> bool {
+    let Some((alg, enc)) = d.split_once(':') else {
+        return false;
+    };
+    let alg_ok = !alg.is_empty()
+        && alg.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
+    let enc_ok = !enc.is_empty()
+        && enc
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'));
+    alg_ok && enc_ok
+}
+
+impl TrustPolicyDocument {
+    /// OCI: the statement applicable to an artifact reference
+    /// (`registry/repo[:tag]@digest`); an exact repository scope beats `*`.
+    pub fn select_for_reference(&self, reference: &str) -> Result<&Statement, PolicyError> {
+        let path = repository_of_reference(reference)?;
+        let mut wildcard = None;
+        let mut exact = None;
+        for st in &self.statements {
+            if let Scope::Registry(scopes) = &st.scope {
+                if scopes.iter().any(|s| s == "*") {
+                    wildcard = Some(st);
+                } else if scopes.iter().any(|s| s == path) {
+                    exact = Some(st);
+                }
+            }
+        }
+        exact.or(wildcard).ok_or_else(|| {
+            PolicyError::NoApplicableStatement(format!(
+                "artifact {reference:?} has no applicable oci trust policy statement: no statement lists registry scope {path:?} and none uses '*'; add {path:?} to a statement's \"registryScopes\""
+            ))
+        })
+    }
+
+    /// Blob: the named statement, or the global one when `name` is `None`.
+    pub fn select_blob(&self, name: Option<&str>) -> Result<&Statement, PolicyError> {
+        match name {
+            Some(n) if n.trim().is_empty() => Err(PolicyError::InvalidReference(
+                "blob trust policy name cannot be empty; name a statement of the blob trust policy".to_owned(),
+            )),
+            Some(n) => self.statements.iter().find(|st| st.name == n).ok_or_else(|| {
+                PolicyError::NoApplicableStatement(format!(
+                    "no applicable blob trust policy with name {n:?}; check the statement names in the blob trust policy"
+                ))
+            }),
+            None => self
+                .statements
+                .iter()
+                .find(|st| matches!(st.scope, Scope::Blob { global: true }))
+                .ok_or_else(|| {
+                    PolicyError::NoApplicableStatement(
+                        "no global blob trust policy: name a statement, or mark one with \"globalPolicy\": true".to_owned(),
+                    )
+                }),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::policy::{parse_blob, parse_oci};
+    use crate::test_support::cases;
+    use serde_json::Value;
+
+    fn statement_json(name: &str, scopes: &[&str]) -> Value {
+        serde_json::json!({
+            "name": name,
+            "registryScopes": scopes,
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:valid-trust-store"],
+            "trustedIdentities": ["*"],
+        })
+    }
+
+    #[test]
+    fn conformance_trustpolicy_select() {
+        let all = cases("trustpolicy-select");
+        let mut agree = 0;
+        for case in &all {
+            let id = case["id"].as_str().unwrap_or("?");
+            let inputs = &case["inputs"];
+            let statements: Vec<Value> = match inputs["scopes"].as_object() {
+                Some(m) => m
+                    .iter()
+                    .map(|(name, scopes)| {
+                        let scopes: Vec<&str> = scopes
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|s| s.as_str().unwrap())
+                            .collect();
+                        statement_json(name, &scopes)
+                    })
+                    .collect(),
+                // notation-go's dummy policy document.
+                None => vec![statement_json(
+                    "test-statement-name",
+                    &["registry.acme-rockets.io/software/net-monitor"],
+                )],
+            };
+            let doc = serde_json::json!({"version": "1.0", "trustPolicies": statements});
+            let doc = parse_oci(&serde_json::to_vec(&doc).unwrap()).unwrap();
+            let reference = inputs["artifactReference"].as_str().unwrap();
+            let got = doc.select_for_reference(reference);
+            let exp = &case["expected_signet"];
+            if exp["error"] == Value::Bool(true) {
+                assert!(got.is_err(), "{id}: {got:?}");
+            } else {
+                assert_eq!(
+                    got.map(|s| s.name.as_str()).ok(),
+                    exp["selected"].as_str(),
+                    "{id}"
+                );
+            }
+            agree += 1;
+        }
+        eprintln!("trustpolicy-select: {agree}/{} agree", all.len());
+    }
+
+    #[test]
+    fn conformance_trustpolicy_select_blob() {
+        let all = cases("trustpolicy-select-blob");
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [{
+            "name": "test-statement-name",
+            "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:valid-trust-store", "signingAuthority:valid-trust-store"],
+            "trustedIdentities": ["x509.subject:CN=Notation Test Root,O=Notary,L=Seattle,ST=WA,C=US"],
+        }]});
+        let doc = parse_blob(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        let mut agree = 0;
+        for case in &all {
+            let id = case["id"].as_str().unwrap_or("?");
+            let name = case["inputs"]["policyName"].as_str();
+            let got = doc.select_blob(name);
+            let exp = &case["expected_signet"];
+            if exp["error"] == Value::Bool(true) {
+                assert!(got.is_err(), "{id}: {got:?}");
+            } else {
+                assert_eq!(
+                    got.map(|s| s.name.as_str()).ok(),
+                    exp["selected"].as_str(),
+                    "{id}"
+                );
+            }
+            agree += 1;
+        }
+        eprintln!("trustpolicy-select-blob: {agree}/{} agree", all.len());
+    }
+
+    #[test]
+    fn blob_selection() {
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [
+            {"name": "a", "signatureVerification": {"level": "skip"}},
+            {"name": "g", "signatureVerification": {"level": "audit"}, "trustStores": ["ca:s"], "trustedIdentities": ["*"], "globalPolicy": true},
+        ]});
+        let doc = parse_blob(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert_eq!(doc.select_blob(None).unwrap().name, "g");
+        assert_eq!(doc.select_blob(Some("a")).unwrap().name, "a");
+        assert!(matches!(
+            doc.select_blob(Some(" ")),
+            Err(PolicyError::InvalidReference(_))
+        ));
+        assert!(matches!(
+            doc.select_blob(Some("zz")),
+            Err(PolicyError::NoApplicableStatement(_))
+        ));
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(
+            repository_of_reference("r.io/a/b@sha256:abc").unwrap(),
+            "r.io/a/b"
+        );
+        assert_eq!(
+            repository_of_reference("r.io:5000/a/b:v1@sha256:abc").unwrap(),
+            "r.io:5000/a/b"
+        );
+        assert_eq!(
+            repository_of_reference("localhost:5000/net@sha256:abc").unwrap(),
+            "localhost:5000/net"
+        );
+        for bad in [
+            "",
+            "r.io/a",
+            "r.io/a:tag",
+            "r.io/a@",
+            "r.io/a@sha256",
+            "r.io/a@sha256:",
+            "a@sha256:x",
+            "r.io/A@sha256:x",
+            "@sha256:x",
+        ] {
+            assert!(
+                matches!(
+                    repository_of_reference(bad),
+                    Err(PolicyError::InvalidReference(_))
+                ),
+                "{bad}"
+            );
+        }
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [
+            statement_json("w", &["*"]), statement_json("e", &["r.io/a"]),
+        ]});
+        let doc = parse_oci(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert_eq!(
+            doc.select_for_reference("r.io/a@sha256:x").unwrap().name,
+            "e"
+        );
+        assert_eq!(
+            doc.select_for_reference("r.io/b@sha256:x").unwrap().name,
+            "w"
+        );
+        // No docker.io normalisation.
+        assert_eq!(
+            doc.select_for_reference("docker.io/library/a@sha256:x")
+                .unwrap()
+                .name,
+            "w"
+        );
+    }
+}
