@@ -256,7 +256,10 @@ fn check_signing_time(
 }
 
 /// Go's `isIssuedBy`: `child.CheckSignatureFrom(parent)` and the names chain.
-fn is_issued_by(child: &X509Certificate<'_>, parent: &X509Certificate<'_>) -> Result<(), String> {
+pub(crate) fn is_issued_by(
+    child: &X509Certificate<'_>,
+    parent: &X509Certificate<'_>,
+) -> Result<(), String> {
     check_signature_from(child, parent)?;
     if parent.subject().as_raw() != child.issuer().as_raw() {
         return Err(format!(
@@ -270,7 +273,7 @@ fn is_issued_by(child: &X509Certificate<'_>, parent: &X509Certificate<'_>) -> Re
 
 /// Go's `CheckSignatureFrom`: the parent must be allowed to sign certificates, then the
 /// signature must verify with its key.
-fn check_signature_from(
+pub(crate) fn check_signature_from(
     child: &X509Certificate<'_>,
     parent: &X509Certificate<'_>,
 ) -> Result<(), String> {
@@ -288,7 +291,7 @@ fn check_signature_from(
 }
 
 /// Verifies `cert`'s signature with `key`.
-fn verify_cert_signature(
+pub(crate) fn verify_cert_signature(
     cert: &X509Certificate<'_>,
     key: &SubjectPublicKeyInfo<'_>,
 ) -> Result<(), String> {
