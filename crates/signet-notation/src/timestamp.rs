@@ -659,6 +659,97 @@ mod tests {
         ));
     }
 
+    /// A real token (notation e2e `blob.jws.sig`, countersigned by a public TSA).
+    #[test]
+    fn upstream_blob_jws_token_verifies() {
+        use base64::Engine;
+        let path =
+            crate::test_support::vector("notation/test/e2e/testdata/signatures/blob.jws.sig");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json");
+        let token = base64::engine::general_purpose::STANDARD
+            .decode(
+                doc["header"]["io.cncf.notary.timestampSignature"]
+                    .as_str()
+                    .expect("token"),
+            )
+            .expect("base64");
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(doc["signature"].as_str().expect("signature"))
+            .expect("base64url");
+        let mut roots = Vec::new();
+        for rel in [
+            "notation/test/e2e/testdata/config/timestamp/DigiCertTSARootSHA384.cer",
+            "notation/test/e2e/testdata/config/timestamp/globalsignTSARoot.cer",
+        ] {
+            let bytes = std::fs::read(crate::test_support::vector(rel)).expect("read root");
+            roots.extend(Certificate::parse_pem_or_der(&bytes).expect("root"));
+        }
+        let at = time::macros::datetime!(2025-06-01 00:00:00 UTC);
+        // The token is signed by a Microsoft TSA whose root is not in the corpus: parsing,
+        // imprint, attributes and signature pass, and the chain is refused as untrusted.
+        let err = verify_timestamp(&token, &sig, &roots, at);
+        assert!(
+            matches!(err, Err(TimestampError::Untrusted { .. })),
+            "{err:?}"
+        );
+        // Anchoring on the token's own top certificate gets further: to the chain rules,
+        // which require a self-signed root.
+        let ci = ContentInfo::from_der(&token).expect("content info");
+        let sd: SignedData = ci.content.decode_as().expect("signed data");
+        let certs: Vec<Certificate> = sd
+            .certificates
+            .expect("certs")
+            .0
+            .iter()
+            .filter_map(|c| match c {
+                CertificateChoices::Certificate(c) => {
+                    Certificate::from_der(c.to_der().expect("der")).ok()
+                }
+                _ => None,
+            })
+            .collect();
+        let issuers: Vec<Certificate> = certs
+            .iter()
+            .filter(|c| {
+                c.subject().contains("Timestamping CA") || c.subject().contains("Time-Stamping PCA")
+            })
+            .cloned()
+            .collect();
+        assert!(!issuers.is_empty(), "{certs:?}");
+        let err = verify_timestamp(&token, &sig, &issuers, at);
+        assert!(
+            matches!(
+                err,
+                Err(TimestampError::Chain(ChainError::RootNotSelfSigned { .. }))
+            ),
+            "{err:?}"
+        );
+        // Not over another signature.
+        assert_eq!(
+            verify_timestamp(&token, b"other", &roots, at),
+            Err(TimestampError::ImprintMismatch)
+        );
+    }
+
+    #[test]
+    fn upstream_token_with_invalid_signature_fails() {
+        let dir = "notation-core-go/internal/timestamp/testdata";
+        let token = std::fs::read(crate::test_support::vector(&format!(
+            "{dir}/TimeStampTokenWithInvalidSignature.p7s"
+        )))
+        .expect("read");
+        let root = std::fs::read(crate::test_support::vector(&format!(
+            "{dir}/tsaRootCert.cer"
+        )))
+        .expect("read");
+        let roots = Certificate::parse_pem_or_der(&root).expect("root");
+        let at = time::macros::datetime!(2030-01-01 00:00:00 UTC);
+        // Whatever it timestamps, it must not verify.
+        let err = verify_timestamp(&token, b"notation", &roots, at);
+        assert!(err.is_err(), "{err:?}");
+    }
+
     #[test]
     fn generalized_time_forms() {
         let any = |s: &str| Any::new(der::Tag::GeneralizedTime, s.as_bytes()).expect("any");
