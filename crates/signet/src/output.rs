@@ -98,7 +98,9 @@ fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
         writeln!(out, "VERIFIED  {}{digest}{policy}", r.reference)?;
     } else {
         writeln!(out, "FAILED    {}{digest}{policy}", r.reference)?;
-        if let Some(e) = &r.error {
+        // With one signature, its own line below says the same with the failed check.
+        let repeated = r.signatures.len() == 1 && r.signatures[0].error == r.error;
+        if let (Some(e), false) = (&r.error, repeated) {
             writeln!(out, "  {}: {}", e.code, e.message)?;
         }
     }
