@@ -1,0 +1,103 @@
+//! `signet envelope verify`: one envelope against the descriptor of the artifact it must sign.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use signet_notation::Instant;
+
+use super::Status;
+use crate::input;
+use crate::output::{self, OutputFormat};
+use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// The signature envelope file.
+    #[arg(long, value_name = "FILE")]
+    envelope: PathBuf,
+    /// The envelope's media type: application/cose or application/jose+json.
+    #[arg(long, value_name = "MT")]
+    media_type: String,
+    /// The signed artifact: REGISTRY/REPO@sha256:HEX.
+    #[arg(long, value_name = "REGISTRY/REPO@sha256:HEX")]
+    subject: String,
+    /// The signed artifact's manifest media type.
+    #[arg(long, value_name = "MT")]
+    subject_media_type: String,
+    /// The signed artifact's manifest size in bytes.
+    #[arg(long, value_name = "N")]
+    subject_size: i64,
+    /// Notation trust policy document (trustpolicy.json / trustpolicy.oci.json).
+    #[arg(long, value_name = "FILE")]
+    trust_policy: PathBuf,
+    /// Trust-store root in Notation's layout: DIR/x509/{ca,signingAuthority,tsa}/NAME/.
+    #[arg(long, value_name = "DIR")]
+    trust_store: PathBuf,
+    /// Evaluate as if now were this RFC 3339 instant.
+    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
+    at: Option<Instant>,
+    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
+    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
+    user_metadata: Vec<(String, String)>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+pub(super) fn run(args: Args) -> anyhow::Result<Status> {
+    let Some((_, digest)) = args.subject.rsplit_once('@') else {
+        bail!(
+            "--subject {:?} must name the artifact by digest: REGISTRY/REPO@sha256:HEX",
+            args.subject
+        );
+    };
+    if let Err(e) = verification::check_digest(digest) {
+        bail!("--subject {:?}: {e}", args.subject);
+    }
+    if args.subject_size < 0 {
+        bail!("--subject-size must not be negative");
+    }
+    let policy = verification::load_policy(&args.trust_policy, PolicyKind::Oci)?;
+    let envelope = input::read_file(
+        &args.envelope,
+        verification::MAX_ENVELOPE_BYTES as u64,
+        "signature envelope",
+    )?;
+    let digest = Some(digest.to_owned());
+
+    let result = match policy.select_oci(&args.subject) {
+        Selected::NoPolicy(e) => verification::failed_result(&args.subject, digest, e),
+        Selected::Statement(st) if verification::is_skip(st) => {
+            verification::skipped(&args.subject, digest, st)
+        }
+        Selected::Statement(st) => {
+            let stores = verification::load_stores(&args.trust_store, st)?;
+            let options = verification::Options {
+                at: input::now_or(args.at),
+                user_metadata: args.user_metadata.iter().cloned().collect(),
+            };
+            let subject = Subject::Oci {
+                media_type: args.subject_media_type.clone(),
+                digest: digest.clone().unwrap_or_default(),
+                size: args.subject_size,
+            };
+            let signature = SignatureInput {
+                digest: verification::sha256(&envelope),
+                media_type: args.media_type.clone(),
+                envelope: Ok(envelope),
+            };
+            verification::verify_artifact(
+                &args.subject,
+                digest,
+                &subject,
+                vec![signature],
+                st,
+                &stores,
+                &options,
+            )
+        }
+    };
+    let results = [result];
+    output::print_results(&results, args.output)?;
+    Ok(Status::from_verified(output::all_verified(&results)))
+}

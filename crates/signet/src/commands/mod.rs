@@ -1,0 +1,83 @@
+//! The command line: one module per command.
+
+use clap::{Parser, Subcommand};
+
+mod blob_verify;
+mod envelope_inspect;
+mod envelope_verify;
+mod policy_check;
+mod verify;
+
+/// How a command ended (errors, exit 2, travel as `anyhow::Error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Status {
+    /// Everything verified / valid.
+    Success = 0,
+    /// At least one verification failed.
+    Failure = 1,
+}
+
+impl Status {
+    fn from_verified(verified: bool) -> Self {
+        if verified {
+            Status::Success
+        } else {
+            Status::Failure
+        }
+    }
+}
+
+/// Verifies Notary Project (Notation) signatures of container images, blobs and envelopes.
+#[derive(Debug, Parser)]
+#[command(name = "signet", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Verify the Notation signatures of artifacts (OCI image layouts with --oci-layout).
+    Verify(verify::Args),
+    /// Blob signatures.
+    #[command(subcommand)]
+    Blob(BlobCommand),
+    /// Single signature envelopes.
+    #[command(subcommand)]
+    Envelope(EnvelopeCommand),
+    /// Trust policy documents.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BlobCommand {
+    /// Verify a detached blob signature under a blob trust policy (trustpolicy.blob.json).
+    Verify(blob_verify::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum EnvelopeCommand {
+    /// Verify one signature envelope against the descriptor of the artifact it must sign.
+    Verify(envelope_verify::Args),
+    /// Decode an envelope and print its signed attributes, certificate chain and algorithm.
+    Inspect(envelope_inspect::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validate a trust policy document (and, with --trust-store, the stores it names).
+    Check(policy_check::Args),
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        Command::Verify(a) => verify::run(a),
+        Command::Blob(BlobCommand::Verify(a)) => blob_verify::run(a),
+        Command::Envelope(EnvelopeCommand::Verify(a)) => envelope_verify::run(a),
+        Command::Envelope(EnvelopeCommand::Inspect(a)) => envelope_inspect::run(a),
+        Command::Policy(PolicyCommand::Check(a)) => policy_check::run(a),
+    }
+}

@@ -1,0 +1,193 @@
+//! `signet verify`: the signatures of artifacts; offline only with `--oci-layout` for now.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use signet_notation::{ErrorCode, Instant};
+
+use super::Status;
+use crate::input;
+use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
+use crate::output::{self, ArtifactResult, OutputFormat};
+use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+
+#[derive(Debug, clap::Args)]
+pub(super) struct Args {
+    /// Artifacts to verify: with --oci-layout, `PATH:TAG` or `PATH@sha256:HEX`.
+    #[arg(required = true, value_name = "REFERENCE")]
+    references: Vec<String>,
+    /// Notation trust policy document (trustpolicy.json / trustpolicy.oci.json, version 1.0).
+    #[arg(long, value_name = "FILE")]
+    trust_policy: Option<PathBuf>,
+    /// Trust-store root in Notation's layout: DIR/x509/{ca,signingAuthority,tsa}/NAME/.
+    #[arg(long, value_name = "DIR")]
+    trust_store: Option<PathBuf>,
+    /// Service configuration (as read by `serve`); the flags above override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// REFERENCE is a local OCI image layout (`PATH:TAG` or `PATH@sha256:HEX`).
+    #[arg(long)]
+    oci_layout: bool,
+    /// With --oci-layout: the repository name (`registry/repo`) trust-policy scopes are
+    /// matched against; default: the layout's path as given.
+    #[arg(long, value_name = "REPO")]
+    scope: Option<String>,
+    /// Evaluate as if now were this RFC 3339 instant.
+    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
+    at: Option<Instant>,
+    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
+    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
+    user_metadata: Vec<(String, String)>,
+    /// Registry credentials in Docker's config.json format.
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Extra PEM CA certificates trusted for registry TLS.
+    #[arg(long, value_name = "FILE")]
+    registry_ca: Option<PathBuf>,
+    /// Allow plain HTTP to this registry (repeatable).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    plain_http: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+pub(super) fn run(args: Args) -> anyhow::Result<Status> {
+    if !args.oci_layout {
+        bail!(
+            "registry verification is not available in this build yet; verify a local OCI image layout with --oci-layout PATH:TAG"
+        );
+    }
+    let (policy_path, store_root) = trust_inputs(&args)?;
+    let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
+    let options = verification::Options {
+        at: input::now_or(args.at),
+        user_metadata: args.user_metadata.iter().cloned().collect(),
+    };
+
+    let mut stores = HashMap::new();
+    let mut results = Vec::with_capacity(args.references.len());
+    for reference in &args.references {
+        results.push(verify_layout(
+            reference,
+            args.scope.as_deref(),
+            &policy,
+            &store_root,
+            &mut stores,
+            &options,
+        )?);
+    }
+    output::print_results(&results, args.output)?;
+    Ok(Status::from_verified(output::all_verified(&results)))
+}
+
+/// The trust policy and trust-store root, from the flags (or, later, `--config`).
+fn trust_inputs(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if let Some(config) = &args.config {
+        if !config.is_file() {
+            bail!("configuration file {} does not exist", config.display());
+        }
+        if args.trust_policy.is_none() || args.trust_store.is_none() {
+            bail!(
+                "reading the trust policy and trust store from --config {} is not available in this build yet; pass --trust-policy and --trust-store",
+                config.display()
+            );
+        }
+    }
+    let policy = args
+        .trust_policy
+        .clone()
+        .context("--trust-policy FILE is required")?;
+    let store = args
+        .trust_store
+        .clone()
+        .context("--trust-store DIR is required")?;
+    Ok((policy, store))
+}
+
+fn verify_layout(
+    reference: &str,
+    scope: Option<&str>,
+    policy: &verification::LoadedPolicy,
+    store_root: &std::path::Path,
+    stores: &mut HashMap<String, signet_notation::verifier::TrustStores>,
+    options: &verification::Options,
+) -> anyhow::Result<ArtifactResult> {
+    let parsed = match LayoutReference::parse(reference) {
+        Ok(r) => r,
+        Err(e) => {
+            return Ok(verification::failed_result(
+                reference,
+                None,
+                verification::error(ErrorCode::InvalidReference, e.to_string()),
+            ))
+        }
+    };
+    let layout = match OciLayout::open(&parsed.path) {
+        Ok(l) => l,
+        Err(e @ LayoutError::Unreadable { .. }) => bail!("{e}"),
+        Err(e) => return Ok(layout_failure(reference, None, e)),
+    };
+    let target = match layout.resolve(&parsed.selector) {
+        Ok(d) => d,
+        Err(e) => return Ok(layout_failure(reference, None, e)),
+    };
+    let digest = Some(target.digest.clone());
+
+    let repository = match scope {
+        Some(s) => s.to_owned(),
+        None => parsed.path.to_string_lossy().into_owned(),
+    };
+    let policy_reference = format!("{repository}@{}", target.digest);
+    let statement = match policy.select_oci(&policy_reference) {
+        Selected::Statement(s) => s,
+        Selected::NoPolicy(e) => return Ok(verification::failed_result(reference, digest, e)),
+    };
+    if verification::is_skip(statement) {
+        return Ok(verification::skipped(reference, digest, statement));
+    }
+    if !stores.contains_key(&statement.name) {
+        let loaded = verification::load_stores(store_root, statement)?;
+        stores.insert(statement.name.clone(), loaded);
+    }
+    let statement_stores = &stores[&statement.name];
+
+    let candidates = match layout.signatures(&target) {
+        Ok(c) => c,
+        Err(e) => return Ok(layout_failure(reference, digest, e)),
+    };
+    let signatures = candidates
+        .into_iter()
+        .map(|c| SignatureInput {
+            digest: c.manifest_digest,
+            media_type: c.envelope_media_type,
+            envelope: c
+                .envelope
+                .map_err(|e| (ErrorCode::SignatureInvalid, e.to_string())),
+        })
+        .collect();
+    let subject = Subject::Oci {
+        media_type: target.media_type.clone(),
+        digest: target.digest.clone(),
+        size: target.size,
+    };
+    Ok(verification::verify_artifact(
+        reference,
+        digest,
+        &subject,
+        signatures,
+        statement,
+        statement_stores,
+        options,
+    ))
+}
+
+fn layout_failure(reference: &str, digest: Option<String>, e: LayoutError) -> ArtifactResult {
+    let code = match &e {
+        LayoutError::InvalidReference(_) => ErrorCode::InvalidReference,
+        LayoutError::NotFound(_) => ErrorCode::ArtifactNotFound,
+        LayoutError::Unreadable { .. } | LayoutError::Corrupt(_) => ErrorCode::RegistryError,
+    };
+    verification::failed_result(reference, digest, verification::error(code, e.to_string()))
+}
