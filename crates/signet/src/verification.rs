@@ -54,7 +54,9 @@ pub fn load_policy(path: &Path, kind: PolicyKind) -> anyhow::Result<LoadedPolicy
 
 fn policy_error_text(e: &PolicyError) -> String {
     match e {
-        PolicyError::Invalid(m) | PolicyError::NoApplicableStatement(m) => m.clone(),
+        PolicyError::Invalid(m)
+        | PolicyError::NoApplicableStatement(m)
+        | PolicyError::InvalidReference(m) => m.clone(),
     }
 }
 
