@@ -43,7 +43,7 @@ impl Certificate {
     pub fn from_der(der: impl Into<Arc<[u8]>>) -> Result<Self, CertificateError> {
         let der: Arc<[u8]> = der.into();
         match X509Certificate::from_der(&der) {
-            Ok((rest, _)) if rest.is_empty() => Ok(Certificate { der }),
+            Ok((&[], _)) => Ok(Certificate { der }),
             Ok((rest, _)) => Err(CertificateError::TrailingBytes(rest.len())),
             Err(e) => Err(CertificateError::Der(e.to_string())),
         }

@@ -141,12 +141,9 @@ fn tampered_envelope_is_invalid() {
     let envelope = sign(&ca, KeyKind::P256, EnvelopeKind::Jws, |_| {});
     let mut json: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
     let sig = json["signature"].as_str().unwrap().to_owned();
-    let flipped = if sig.starts_with('A') {
-        format!("B{}", &sig[1..])
-    } else {
-        format!("A{}", &sig[1..])
-    };
-    json["signature"] = flipped.into();
+    let mut chars: Vec<char> = sig.chars().collect();
+    chars[0] = if chars[0] == 'A' { 'B' } else { 'A' };
+    json["signature"] = chars.into_iter().collect::<String>().into();
     let tampered = serde_json::to_vec(&json).unwrap();
     let verdict = verify(&tampered, EnvelopeKind::Jws, &ca, "strict", 2026);
     assert_eq!(verdict.failure.unwrap().code, ErrorCode::SignatureInvalid);

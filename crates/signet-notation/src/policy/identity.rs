@@ -362,7 +362,7 @@ fn decode_string_value(tag: u32, data: &[u8]) -> Option<Vec<u8>> {
         }),
         // BMPString: UTF-16BE.
         30 => {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return None;
             }
             let units = data
@@ -375,7 +375,7 @@ fn decode_string_value(tag: u32, data: &[u8]) -> Option<Vec<u8>> {
         }
         // UniversalString: UTF-32BE.
         28 => {
-            if data.len() % 4 != 0 {
+            if !data.len().is_multiple_of(4) {
                 return None;
             }
             data.chunks_exact(4)
