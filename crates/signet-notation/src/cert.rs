@@ -120,6 +120,8 @@ impl Certificate {
 
     /// SHA-256 of the DER, lower-case hex.
     pub fn sha256_fingerprint(&self) -> String {
-        crate::descriptor::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der).as_ref())
+        crate::descriptor::hex(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der).as_ref(),
+        )
     }
 }

@@ -18,7 +18,10 @@ pub(crate) fn conformance_dir() -> PathBuf {
             return dir.join("shared/conformance");
         }
         if !dir.pop() {
-            panic!("shared/conformance not found above {}; set SIGNET_CONFORMANCE_DIR", env!("CARGO_MANIFEST_DIR"));
+            panic!(
+                "shared/conformance not found above {}; set SIGNET_CONFORMANCE_DIR",
+                env!("CARGO_MANIFEST_DIR")
+            );
         }
     }
 }

@@ -55,7 +55,11 @@ pub enum TrustStoreError {
 
 impl TrustStore {
     /// Loads `root/x509/<type>/<name>/`.
-    pub fn load(root: &Path, store_type: StoreType, name: &str) -> Result<TrustStore, TrustStoreError> {
+    pub fn load(
+        root: &Path,
+        store_type: StoreType,
+        name: &str,
+    ) -> Result<TrustStore, TrustStoreError> {
         Err(TrustStoreError::Invalid {
             path: root.join("x509").join(store_type.as_str()).join(name),
             reason: "not implemented yet".into(),

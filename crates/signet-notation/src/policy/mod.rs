@@ -125,6 +125,8 @@ impl TrustPolicyDocument {
 
     /// Blob: the named statement, or the global one when `name` is `None`.
     pub fn select_blob(&self, name: Option<&str>) -> Result<&Statement, PolicyError> {
-        Err(PolicyError::NoApplicableStatement(name.unwrap_or("").to_owned()))
+        Err(PolicyError::NoApplicableStatement(
+            name.unwrap_or("").to_owned(),
+        ))
     }
 }
