@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use signet_notation::envelope::EnvelopeFormat;
 use signet_notation::policy::{self, Level, PolicyError, Statement, TrustPolicyDocument};
 use signet_notation::verifier::{
@@ -103,7 +103,10 @@ impl LoadedPolicy {
             if st.level == Level::Skip {
                 continue;
             }
-            load_stores(root, st)?;
+            let stores = load_stores(root, st)?;
+            if let Some(e) = stores.load_errors().next() {
+                bail!("trust policy statement {:?}: {e}", st.name);
+            }
             n += st.trust_stores.len();
         }
         Ok(n)
@@ -126,7 +129,9 @@ pub fn is_skip(statement: &Statement) -> bool {
     statement.level == Level::Skip
 }
 
-/// Loads the stores a statement names from a trust-store root. Errors name the store.
+/// Loads the stores a statement names from a trust-store root. A store that fails to load
+/// is reported on stderr and fails the checks that need it (as notation does), so that an
+/// `audit` statement still behaves as configured.
 pub fn load_stores(root: &Path, statement: &Statement) -> anyhow::Result<TrustStores> {
     if !root.is_dir() {
         bail!(
@@ -134,13 +139,22 @@ pub fn load_stores(root: &Path, statement: &Statement) -> anyhow::Result<TrustSt
             root.display()
         );
     }
-    TrustStores::load_for(root, statement).with_context(|| {
-        format!(
-            "cannot load the trust stores of trust policy statement {:?} from {}",
-            statement.name,
-            root.display()
-        )
-    })
+    Ok(TrustStores::load_for(root, statement))
+}
+
+/// [`load_stores`], warning on stderr about every store that failed to load.
+pub fn load_stores_for_verification(
+    root: &Path,
+    statement: &Statement,
+) -> anyhow::Result<TrustStores> {
+    let stores = load_stores(root, statement)?;
+    for e in stores.load_errors() {
+        eprintln!(
+            "warning: trust policy statement {:?}: {e}; signatures that need this store will fail",
+            statement.name
+        );
+    }
+    Ok(stores)
 }
 
 /// What one signature must be bound to.

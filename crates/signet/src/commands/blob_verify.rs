@@ -77,7 +77,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             verification::skipped(&reference, digest, st)
         }
         Selected::Statement(st) => {
-            let stores = verification::load_stores(&args.trust_store, st)?;
+            let stores = verification::load_stores_for_verification(&args.trust_store, st)?;
             let options = verification::Options {
                 at: input::now_or(args.at),
                 user_metadata: args.user_metadata.iter().cloned().collect(),

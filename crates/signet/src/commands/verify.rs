@@ -148,7 +148,7 @@ fn verify_layout(
         return Ok(verification::skipped(reference, digest, statement));
     }
     if !stores.contains_key(&statement.name) {
-        let loaded = verification::load_stores(store_root, statement)?;
+        let loaded = verification::load_stores_for_verification(store_root, statement)?;
         stores.insert(statement.name.clone(), loaded);
     }
     let statement_stores = &stores[&statement.name];

@@ -1,0 +1,134 @@
+//! The authentic-timestamp check: when the signing certificates must be valid, and when a
+//! trusted TSA's timestamp stands in for "now".
+
+use super::steps::{fail, rfc3339, trusted_certificates};
+use super::{Check, Failure, TrustStores};
+use crate::cert::Certificate;
+use crate::envelope::{Envelope, SigningScheme};
+use crate::policy::{Statement, VerifyTimestamp};
+use crate::truststore::StoreType;
+use crate::{ErrorCode, Instant};
+
+pub(super) fn authentic_timestamp(
+    envelope: &Envelope,
+    statement: &Statement,
+    stores: &TrustStores,
+    at: Instant,
+) -> Result<(), Failure> {
+    let chain = &envelope.certificate_chain;
+    if envelope.signed.signing_scheme == SigningScheme::X509SigningAuthority {
+        let Some(signing_time) = envelope.signed.authentic_signing_time else {
+            return Err(fail(
+                ErrorCode::SignatureInvalid,
+                Check::AuthenticTimestamp,
+                "the signature has no authentic signing time",
+            ));
+        };
+        if let Some(cert) = chain.iter().find(|c| !c.is_valid_at(signing_time)) {
+            return Err(fail(
+                ErrorCode::CertificateExpired,
+                Check::AuthenticTimestamp,
+                format!(
+                    "certificate {:?} was not valid when the signature was produced at {}",
+                    cert.subject(),
+                    rfc3339(signing_time)
+                ),
+            ));
+        }
+        return Ok(());
+    }
+
+    let tsa_in_policy = statement
+        .trust_stores
+        .iter()
+        .any(|r| r.store_type == StoreType::Tsa);
+    let chain_expired = chain.iter().any(|c| at > c.not_after());
+    let use_timestamp = tsa_in_policy
+        && match statement.verify_timestamp {
+            VerifyTimestamp::Always => true,
+            VerifyTimestamp::AfterCertExpiry => chain_expired,
+        };
+
+    if !use_timestamp {
+        for cert in chain {
+            if at < cert.not_before() {
+                return Err(fail(
+                    ErrorCode::CertificateExpired,
+                    Check::AuthenticTimestamp,
+                    format!(
+                        "certificate {:?} is not valid yet: its validity starts at {}",
+                        cert.subject(),
+                        rfc3339(cert.not_before())
+                    ),
+                ));
+            }
+            if at > cert.not_after() {
+                return Err(fail(
+                    ErrorCode::CertificateExpired,
+                    Check::AuthenticTimestamp,
+                    format!(
+                        "certificate {:?} expired at {} and the signature carries no timestamp that a trusted TSA vouches for; re-sign with a valid certificate (and `--timestamp-url`), or add a tsa trust store to the policy",
+                        cert.subject(),
+                        rfc3339(cert.not_after())
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    }
+
+    let timestamp_failure = |message: String| {
+        fail(
+            ErrorCode::TimestampInvalid,
+            Check::AuthenticTimestamp,
+            message,
+        )
+    };
+    let Some(token) = envelope.unsigned.timestamp_token.as_deref() else {
+        return Err(timestamp_failure(
+            "no timestamp countersignature was found in the signature, but the trust policy requires one (tsa trust store configured)".into(),
+        ));
+    };
+    let tsa_roots: Vec<Certificate> = trusted_certificates(statement, stores, StoreType::Tsa)
+        .map_err(timestamp_failure)?
+        .into_iter()
+        .cloned()
+        .collect();
+    if tsa_roots.is_empty() {
+        return Err(timestamp_failure(format!(
+            "the trust policy statement {:?} names tsa trust stores, but they hold no certificate",
+            statement.name
+        )));
+    }
+    let stamp = crate::timestamp::verify_timestamp(token, &envelope.signature, &tsa_roots, at)
+        .map_err(|e| {
+            timestamp_failure(format!("the timestamp countersignature is invalid: {e}"))
+        })?;
+    let earliest = stamp.time - stamp.accuracy;
+    let latest = stamp.time + stamp.accuracy;
+    if let Some(signing_time) = envelope.signed.signing_time {
+        if earliest < signing_time {
+            return Err(timestamp_failure(format!(
+                "the timestamp {} is not bounded after the signing time {}",
+                rfc3339(stamp.time),
+                rfc3339(signing_time)
+            )));
+        }
+    }
+    for cert in chain {
+        if earliest < cert.not_before() || latest > cert.not_after() {
+            return Err(fail(
+                ErrorCode::CertificateExpired,
+                Check::AuthenticTimestamp,
+                format!(
+                    "the timestamp {} is not within the validity of certificate {:?} ({} to {})",
+                    rfc3339(stamp.time),
+                    cert.subject(),
+                    rfc3339(cert.not_before()),
+                    rfc3339(cert.not_after())
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
