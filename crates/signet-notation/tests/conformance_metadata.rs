@@ -1,0 +1,126 @@
+//! The conformance cases that need `--user-metadata`, which the CONTRACT.md CLI of
+//! `envelope verify` / `blob verify` does not have: driven through the library.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use signet_notation::policy::{parse_blob, parse_oci};
+use signet_notation::verifier::{verify_signature, Target, TrustStores, VerifyOptions};
+use signet_notation::Descriptor;
+
+fn conformance_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("SIGNET_CONFORMANCE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        if dir.join("shared/conformance/cases.json").is_file() {
+            return dir.join("shared/conformance");
+        }
+        assert!(
+            dir.pop(),
+            "shared/conformance not found; set SIGNET_CONFORMANCE_DIR"
+        );
+    }
+}
+
+/// Sets the level of every statement, as the case's `policyLevelOverride` asks.
+fn policy_bytes(path: &PathBuf, level: Option<&str>) -> Vec<u8> {
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    if let Some(level) = level {
+        for st in doc["trustPolicies"].as_array_mut().unwrap() {
+            st["signatureVerification"]["level"] = Value::from(level);
+        }
+    }
+    serde_json::to_vec(&doc).unwrap()
+}
+
+#[test]
+fn user_metadata_cases_agree() {
+    let dir = conformance_dir();
+    let vectors = dir.join("vectors");
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("cases.json")).unwrap()).unwrap();
+    let mut ran = 0;
+    for case in doc["cases"].as_array().unwrap() {
+        let kind = case["kind"].as_str().unwrap();
+        if !(kind == "oci-verify" || kind == "blob-verify")
+            || case["signet"].get("unit_only").is_none()
+        {
+            continue;
+        }
+        let inputs = &case["inputs"];
+        let id = case["id"].as_str().unwrap();
+        let metadata: BTreeMap<String, String> =
+            serde_json::from_value(inputs["userMetadata"].clone()).unwrap();
+        let at = time::OffsetDateTime::parse(
+            case["at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        let envelope = std::fs::read(vectors.join(inputs["envelope"].as_str().unwrap())).unwrap();
+        let media_type = inputs["signatureMediaType"].as_str().unwrap();
+        let policy_path = vectors.join(inputs["trustPolicy"].as_str().unwrap());
+        let level = inputs["policyLevelOverride"].as_str();
+        let store_root = tempfile::tempdir().unwrap();
+        if let Some(stores) = inputs["trustStore"].as_object() {
+            for (name, files) in stores {
+                let d = store_root.path().join("x509").join(name);
+                std::fs::create_dir_all(&d).unwrap();
+                for f in files.as_array().unwrap() {
+                    let src = vectors.join(f.as_str().unwrap());
+                    std::fs::copy(&src, d.join(src.file_name().unwrap())).unwrap();
+                }
+            }
+        }
+        let root = match inputs["trustStoreRoot"].as_str() {
+            Some(r) => vectors.join(r),
+            None => store_root.path().to_path_buf(),
+        };
+        let options = VerifyOptions {
+            at,
+            user_metadata: &metadata,
+        };
+        let verdict = if kind == "oci-verify" {
+            let policy = parse_oci(&policy_bytes(&policy_path, level)).unwrap();
+            let statement = policy
+                .select_for_reference(inputs["artifactReference"].as_str().unwrap())
+                .unwrap();
+            let stores = TrustStores::load_for(&root, statement);
+            let descriptor: Descriptor =
+                serde_json::from_value(inputs["targetDescriptor"].clone()).unwrap();
+            verify_signature(
+                &envelope,
+                media_type,
+                Target::Oci(&descriptor),
+                statement,
+                &stores,
+                &options,
+            )
+        } else {
+            let policy = parse_blob(&policy_bytes(&policy_path, level)).unwrap();
+            let statement = policy
+                .select_blob(inputs["trustPolicyName"].as_str())
+                .unwrap();
+            let stores = TrustStores::load_for(&root, statement);
+            let blob = std::fs::read(vectors.join(inputs["blob"].as_str().unwrap())).unwrap();
+            let media_type_of_blob = inputs["blobDescriptor"]["mediaType"].as_str();
+            verify_signature(
+                &envelope,
+                media_type,
+                Target::Blob {
+                    content: &blob,
+                    media_type: media_type_of_blob,
+                },
+                statement,
+                &stores,
+                &options,
+            )
+        };
+        let expected = case["expected_signet"]["verified"].as_bool().unwrap();
+        assert_eq!(verdict.verified, expected, "{id}: {:?}", verdict.failure);
+        ran += 1;
+    }
+    assert_eq!(ran, 6, "the six user-metadata cases");
+}
