@@ -1,8 +1,8 @@
 //! The conformance cases that need `--user-metadata`, which the CONTRACT.md CLI of
 //! `envelope verify` / `blob verify` does not have: driven through the library.
 
-
 #![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
