@@ -92,15 +92,15 @@ impl Certificate {
         }
     }
 
-    /// The subject as an RFC 4514-style string (`CN=...,O=...`), most specific first as
-    /// Notation prints it.
+    /// The subject as RFC 4514 writes it and Notation prints it: most specific RDN first,
+    /// `CN=leaf,O=Org,C=US`.
     pub fn subject(&self) -> String {
-        self.x509().subject().to_string()
+        rfc4514(self.x509().subject())
     }
 
     /// The issuer, in the same form as [`Certificate::subject`].
     pub fn issuer(&self) -> String {
-        self.x509().issuer().to_string()
+        rfc4514(self.x509().issuer())
     }
 
     /// Start of the validity period.
@@ -123,5 +123,67 @@ impl Certificate {
         crate::descriptor::hex(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der).as_ref(),
         )
+    }
+}
+
+/// RFC 4514 string of a name: RDNs in reverse order, `,`-separated, multi-valued RDNs joined
+/// with `+`, special characters escaped; unknown attribute types as dotted OIDs.
+fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
+    let registry = x509_parser::objects::oid_registry();
+    let rdns: Vec<String> = name
+        .iter()
+        .map(|rdn| {
+            rdn.iter()
+                .map(|attr| {
+                    let oid = attr.attr_type();
+                    let short = match registry.get(oid).map(|e| e.sn()) {
+                        Some("commonName") => "CN".to_owned(),
+                        Some("countryName") => "C".to_owned(),
+                        Some("localityName") => "L".to_owned(),
+                        Some("stateOrProvinceName") => "ST".to_owned(),
+                        Some("organizationName") => "O".to_owned(),
+                        Some("organizationalUnitName") => "OU".to_owned(),
+                        Some("streetAddress") => "STREET".to_owned(),
+                        Some("domainComponent") => "DC".to_owned(),
+                        Some("serialNumber") => "SERIALNUMBER".to_owned(),
+                        Some("postalCode") => "POSTALCODE".to_owned(),
+                        _ => oid.to_id_string(),
+                    };
+                    let value = attr.as_str().map(escape_rfc4514).unwrap_or_else(|_| {
+                        format!("#{}", crate::descriptor::hex(attr.attr_value().data))
+                    });
+                    format!("{short}={value}")
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        })
+        .collect();
+    rdns.into_iter().rev().collect::<Vec<_>>().join(",")
+}
+
+fn escape_rfc4514(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_rfc4514() {
+        assert_eq!(escape_rfc4514("a,b+c"), "a\\,b\\+c");
+        assert_eq!(escape_rfc4514(" #x "), "\\ #x\\ ");
+        assert_eq!(escape_rfc4514("plain"), "plain");
     }
 }
