@@ -353,8 +353,8 @@ impl Inner {
                     .map(|m| m.split(';').next().unwrap_or("").trim().to_owned());
                 let size =
                     header_str(&head.headers, "content-length").and_then(|s| s.parse::<u64>().ok());
-                if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
-                    if parse_digest(&digest).is_err() {
+                if let Some(digest) = &digest {
+                    if parse_digest(digest).is_err() {
                         return Err(RegistryError::Malformed {
                             host: head.host,
                             what: "Docker-Content-Digest header".into(),
@@ -366,10 +366,12 @@ impl Inner {
                             return Err(RegistryError::DigestMismatch {
                                 what,
                                 expected: expected.to_owned(),
-                                actual: digest,
+                                actual: digest.clone(),
                             });
                         }
                     }
+                }
+                if let Some(size) = size {
                     if size > MAX_MANIFEST_BYTES {
                         return Err(RegistryError::TooLarge {
                             host: head.host,
@@ -377,6 +379,8 @@ impl Inner {
                             limit: MAX_MANIFEST_BYTES,
                         });
                     }
+                }
+                if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
                     if !media_type.is_empty() {
                         return Ok(descriptor(media_type, digest, size));
                     }

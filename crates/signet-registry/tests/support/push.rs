@@ -26,6 +26,9 @@ pub enum SigStyle {
     Legacy,
 }
 
+/// Tag-schema entries per (repository, subject digest).
+type TagSchemaEntries = HashMap<(String, String), Vec<Value>>;
+
 /// A pushed signature.
 #[derive(Debug, Clone)]
 pub struct PushedSignature {
@@ -51,7 +54,7 @@ pub struct Pusher {
     tls: Arc<rustls::ClientConfig>,
     authorization: Option<String>,
     /// Tag-schema entries per (repository, subject digest).
-    tag_schema: Arc<Mutex<HashMap<(String, String), Vec<Value>>>>,
+    tag_schema: Arc<Mutex<TagSchemaEntries>>,
 }
 
 impl Pusher {
