@@ -596,7 +596,6 @@ impl Inner {
                     out.push(Candidate {
                         digest,
                         size: d.size(),
-                        media_type: d.media_type().to_string(),
                         claimed_notation: true,
                     });
                 }
@@ -661,7 +660,6 @@ impl Inner {
                 out.push(Candidate {
                     digest,
                     size: d.size(),
-                    media_type,
                     claimed_notation: claimed,
                 });
             }
@@ -881,8 +879,7 @@ impl Inner {
                 self.host(&authority)?
             };
             let authorization = if on_registry {
-                self.authorization(&home, req.reference, &scope, req.deadline)
-                    .await?
+                self.authorization(&home, req.reference, &scope).await?
             } else {
                 None
             };
@@ -1083,7 +1080,6 @@ impl Inner {
         home: &Host,
         reference: &Reference,
         scope: &str,
-        deadline: Instant,
     ) -> Result<Option<String>, RegistryError> {
         let challenge = {
             let state = home.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -1115,13 +1111,7 @@ impl Inner {
                     return Ok(Some(format!("Bearer {t}")));
                 }
                 let (token, lifetime) = self
-                    .fetch_token(
-                        &realm,
-                        service.as_deref(),
-                        scope,
-                        credential.as_ref(),
-                        deadline,
-                    )
+                    .fetch_token(&realm, service.as_deref(), scope, credential.as_ref())
                     .await?;
                 // Stop using a token shortly before it expires.
                 let margin = (lifetime / 10)
@@ -1146,7 +1136,6 @@ impl Inner {
         service: Option<&str>,
         scope: &str,
         credential: Option<&Credential>,
-        deadline: Instant,
     ) -> Result<(String, Duration), RegistryError> {
         let failed = |message: String| RegistryError::TokenService {
             realm: realm.to_owned(),
@@ -1204,7 +1193,6 @@ impl Inner {
             .body(Full::new(body))
             .map_err(|e| failed(format!("request: {e}")))?;
         self.count();
-        let _ = deadline; // bounded by the caller's timeout_at
         let response = host
             .http
             .request(request)
@@ -1255,8 +1243,6 @@ impl Inner {
 struct Candidate {
     digest: String,
     size: u64,
-    #[allow(dead_code)]
-    media_type: String,
     /// The listing said `artifactType: application/vnd.cncf.notary.signature`.
     claimed_notation: bool,
 }
