@@ -129,25 +129,27 @@ impl Certificate {
 /// RFC 4514 string of a name: RDNs in reverse order, `,`-separated, multi-valued RDNs joined
 /// with `+`, special characters escaped; unknown attribute types as dotted OIDs.
 fn rfc4514(name: &x509_parser::x509::X509Name<'_>) -> String {
-    let registry = x509_parser::objects::oid_registry();
     let rdns: Vec<String> = name
         .iter()
         .map(|rdn| {
             rdn.iter()
                 .map(|attr| {
                     let oid = attr.attr_type();
-                    let short = match registry.get(oid).map(|e| e.sn()) {
-                        Some("commonName") => "CN".to_owned(),
-                        Some("countryName") => "C".to_owned(),
-                        Some("localityName") => "L".to_owned(),
-                        Some("stateOrProvinceName") => "ST".to_owned(),
-                        Some("organizationName") => "O".to_owned(),
-                        Some("organizationalUnitName") => "OU".to_owned(),
-                        Some("streetAddress") => "STREET".to_owned(),
-                        Some("domainComponent") => "DC".to_owned(),
-                        Some("serialNumber") => "SERIALNUMBER".to_owned(),
-                        Some("postalCode") => "POSTALCODE".to_owned(),
-                        _ => oid.to_id_string(),
+                    // The names RFC 4514 and Go's pkix.Name.String() use.
+                    let id = oid.to_id_string();
+                    let short = match id.as_str() {
+                        "2.5.4.3" => "CN",
+                        "2.5.4.6" => "C",
+                        "2.5.4.7" => "L",
+                        "2.5.4.8" => "ST",
+                        "2.5.4.9" => "STREET",
+                        "2.5.4.10" => "O",
+                        "2.5.4.11" => "OU",
+                        "2.5.4.5" => "SERIALNUMBER",
+                        "2.5.4.17" => "POSTALCODE",
+                        "0.9.2342.19200300.100.1.25" => "DC",
+                        "0.9.2342.19200300.100.1.1" => "UID",
+                        other => other,
                     };
                     let value = attr.as_str().map(escape_rfc4514).unwrap_or_else(|_| {
                         format!("#{}", crate::descriptor::hex(attr.attr_value().data))

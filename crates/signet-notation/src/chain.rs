@@ -306,33 +306,7 @@ pub(crate) fn verify_cert_signature(
 }
 
 /// Hash functions accepted in signatures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum HashAlg {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl HashAlg {
-    /// From a digest algorithm OID (dotted).
-    pub(crate) fn from_oid(oid: &str) -> Option<HashAlg> {
-        match oid {
-            "2.16.840.1.101.3.4.2.1" => Some(HashAlg::Sha256),
-            "2.16.840.1.101.3.4.2.2" => Some(HashAlg::Sha384),
-            "2.16.840.1.101.3.4.2.3" => Some(HashAlg::Sha512),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn digest(self, data: &[u8]) -> Vec<u8> {
-        let alg = match self {
-            HashAlg::Sha256 => &aws_lc_rs::digest::SHA256,
-            HashAlg::Sha384 => &aws_lc_rs::digest::SHA384,
-            HashAlg::Sha512 => &aws_lc_rs::digest::SHA512,
-        };
-        aws_lc_rs::digest::digest(alg, data).as_ref().to_vec()
-    }
-}
+pub(crate) use crate::descriptor::DigestAlgorithm as HashAlg;
 
 /// Signature schemes accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -50,6 +50,23 @@ impl DigestAlgorithm {
         }
     }
 
+    /// From a digest algorithm OID (dotted), as CMS and X.509 name them.
+    pub fn from_oid(oid: &str) -> Option<Self> {
+        match oid {
+            "2.16.840.1.101.3.4.2.1" => Some(DigestAlgorithm::Sha256),
+            "2.16.840.1.101.3.4.2.2" => Some(DigestAlgorithm::Sha384),
+            "2.16.840.1.101.3.4.2.3" => Some(DigestAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The raw hash of `bytes`.
+    pub fn hash(self, bytes: &[u8]) -> Vec<u8> {
+        aws_lc_rs::digest::digest(self.aws(), bytes)
+            .as_ref()
+            .to_vec()
+    }
+
     /// `algorithm:hex` digest of `bytes`.
     pub fn digest(self, bytes: &[u8]) -> String {
         let d = aws_lc_rs::digest::digest(self.aws(), bytes);

@@ -41,6 +41,14 @@ pub use descriptor::Descriptor;
 /// An instant; all checks take it from the caller.
 pub type Instant = time::OffsetDateTime;
 
+/// `t` in UTC as RFC 3339 (`2025-06-01T00:00:00Z`), the way every message and output prints
+/// instants.
+pub fn format_rfc3339(t: Instant) -> String {
+    let utc = t.to_offset(time::UtcOffset::UTC);
+    utc.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| utc.to_string())
+}
+
 /// Largest envelope accepted before parsing (32 MiB).
 pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024 * 1024;
 

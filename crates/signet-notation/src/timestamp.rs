@@ -166,6 +166,116 @@ fn malformed(e: impl std::fmt::Display) -> TimestampError {
     TimestampError::Malformed(e.to_string())
 }
 
+/// A timestamp token decoded but not verified: what `envelope inspect` shows.
+#[derive(Debug, Clone)]
+pub struct TimestampSummary {
+    /// `genTime`.
+    pub time: Instant,
+    pub accuracy: time::Duration,
+    /// The message-imprint hash algorithm (`sha256`, ...).
+    pub hash_algorithm: &'static str,
+    /// Subject of the signer's certificate, when the token carries it.
+    pub tsa_subject: Option<String>,
+}
+
+/// The decoded parts of a token that verification and inspection share.
+struct ParsedToken {
+    signed_data: SignedData,
+    econtent_type: ObjectIdentifier,
+    tst_bytes: Vec<u8>,
+    tst: TstInfo,
+    imprint_hash: HashAlg,
+    time: Instant,
+    accuracy: time::Duration,
+    certs: Vec<Certificate>,
+}
+
+fn parse_token(token_der: &[u8]) -> Result<ParsedToken, TimestampError> {
+    if token_der.len() > MAX_TOKEN_BYTES {
+        return Err(TimestampError::TooLarge {
+            len: token_der.len(),
+            max: MAX_TOKEN_BYTES,
+        });
+    }
+    // ContentInfo → SignedData → TSTInfo.
+    let ci = ContentInfo::from_der(token_der).map_err(malformed)?;
+    if ci.content_type.to_string() != OID_SIGNED_DATA {
+        return Err(TimestampError::NotSignedData(ci.content_type.to_string()));
+    }
+    let signed_data: SignedData = ci.content.decode_as().map_err(malformed)?;
+    let econtent_type = signed_data.encap_content_info.econtent_type;
+    if econtent_type.to_string() != OID_CT_TST_INFO {
+        return Err(TimestampError::NotTstInfo(econtent_type.to_string()));
+    }
+    let econtent = signed_data
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or_else(|| malformed("no encapsulated TSTInfo"))?;
+    let tst_bytes = econtent
+        .decode_as::<OctetString>()
+        .map_err(malformed)?
+        .into_bytes();
+    let tst = TstInfo::from_der(&tst_bytes).map_err(malformed)?;
+    if tst.version.as_bytes() != [1] {
+        return Err(TimestampError::UnsupportedVersion(format!(
+            "{:?}",
+            tst.version.as_bytes()
+        )));
+    }
+    let imprint_oid = tst.message_imprint.hash_algorithm.oid.to_string();
+    let imprint_hash =
+        HashAlg::from_oid(&imprint_oid).ok_or(TimestampError::UnsupportedHash(imprint_oid))?;
+    let time = parse_generalized_time(&tst.gen_time)?;
+    let accuracy = accuracy_of(tst.accuracy.as_ref())?;
+
+    let mut certs = Vec::new();
+    if let Some(set) = &signed_data.certificates {
+        if set.0.len() > MAX_TOKEN_CERTIFICATES {
+            return Err(TimestampError::TooManyCertificates {
+                count: set.0.len(),
+                max: MAX_TOKEN_CERTIFICATES,
+            });
+        }
+        for choice in set.0.iter() {
+            if let CertificateChoices::Certificate(c) = choice {
+                let der = c
+                    .to_der()
+                    .map_err(|e| TimestampError::BadCertificate(e.to_string()))?;
+                certs.push(
+                    Certificate::from_der(der)
+                        .map_err(|e| TimestampError::BadCertificate(e.to_string()))?,
+                );
+            }
+        }
+    }
+    Ok(ParsedToken {
+        signed_data,
+        econtent_type,
+        tst_bytes,
+        tst,
+        imprint_hash,
+        time,
+        accuracy,
+        certs,
+    })
+}
+
+/// Decodes a timestamp token without verifying it (for display).
+pub fn inspect_timestamp(token_der: &[u8]) -> Result<TimestampSummary, TimestampError> {
+    let token = parse_token(token_der)?;
+    let tsa_subject = match token.signed_data.signer_infos.0.iter().next() {
+        Some(signer) => find_signer(&signer.sid, &token.certs)?.map(|c| c.subject()),
+        None => None,
+    };
+    Ok(TimestampSummary {
+        time: token.time,
+        accuracy: token.accuracy,
+        hash_algorithm: token.imprint_hash.name(),
+        tsa_subject,
+    })
+}
+
 /// Verifies an RFC 3161 timestamp token (`token_der`, a CMS ContentInfo) countersigning
 /// `signature` (the envelope's signature value), against trusted TSA roots (a `tsa` store).
 /// `at` is the verification time: a timestamp later than `at` (beyond its accuracy) is
@@ -176,48 +286,19 @@ pub fn verify_timestamp(
     tsa_roots: &[Certificate],
     at: Instant,
 ) -> Result<VerifiedTimestamp, TimestampError> {
-    if token_der.len() > MAX_TOKEN_BYTES {
-        return Err(TimestampError::TooLarge {
-            len: token_der.len(),
-            max: MAX_TOKEN_BYTES,
-        });
-    }
-    // 1. ContentInfo → SignedData → TSTInfo.
-    let ci = ContentInfo::from_der(token_der).map_err(malformed)?;
-    if ci.content_type.to_string() != OID_SIGNED_DATA {
-        return Err(TimestampError::NotSignedData(ci.content_type.to_string()));
-    }
-    let sd: SignedData = ci.content.decode_as().map_err(malformed)?;
-    let econtent_type = sd.encap_content_info.econtent_type;
-    if econtent_type.to_string() != OID_CT_TST_INFO {
-        return Err(TimestampError::NotTstInfo(econtent_type.to_string()));
-    }
-    let econtent = sd
-        .encap_content_info
-        .econtent
-        .as_ref()
-        .ok_or_else(|| malformed("no encapsulated TSTInfo"))?;
-    let tst_bytes = econtent
-        .decode_as::<OctetString>()
-        .map_err(malformed)?
-        .into_bytes();
-    let tst = TstInfo::from_der(&tst_bytes).map_err(malformed)?;
-
-    // 2. TSTInfo: version, imprint, time, accuracy.
-    if tst.version.as_bytes() != [1] {
-        return Err(TimestampError::UnsupportedVersion(format!(
-            "{:?}",
-            tst.version.as_bytes()
-        )));
-    }
-    let imprint_oid = tst.message_imprint.hash_algorithm.oid.to_string();
-    let imprint_hash =
-        HashAlg::from_oid(&imprint_oid).ok_or(TimestampError::UnsupportedHash(imprint_oid))?;
-    if imprint_hash.digest(signature) != tst.message_imprint.hashed_message.as_bytes() {
+    let ParsedToken {
+        signed_data: sd,
+        econtent_type,
+        tst_bytes,
+        tst,
+        imprint_hash,
+        time,
+        accuracy,
+        certs,
+    } = parse_token(token_der)?;
+    if imprint_hash.hash(signature) != tst.message_imprint.hashed_message.as_bytes() {
         return Err(TimestampError::ImprintMismatch);
     }
-    let time = parse_generalized_time(&tst.gen_time)?;
-    let accuracy = accuracy_of(tst.accuracy.as_ref())?;
 
     // 3. The signer and its signed attributes.
     let signers: Vec<&SignerInfo> = sd.signer_infos.0.iter().collect();
@@ -252,31 +333,11 @@ pub fn verify_timestamp(
         .ok_or(TimestampError::BadSignedAttribute("message-digest"))?
         .decode_as::<OctetString>()
         .map_err(|_| TimestampError::BadSignedAttribute("message-digest"))?;
-    if digest_hash.digest(&tst_bytes) != message_digest.as_bytes() {
+    if digest_hash.hash(&tst_bytes) != message_digest.as_bytes() {
         return Err(TimestampError::MessageDigestMismatch);
     }
 
-    // 4. The token's certificates and the signer's certificate.
-    let mut certs = Vec::new();
-    if let Some(set) = &sd.certificates {
-        if set.0.len() > MAX_TOKEN_CERTIFICATES {
-            return Err(TimestampError::TooManyCertificates {
-                count: set.0.len(),
-                max: MAX_TOKEN_CERTIFICATES,
-            });
-        }
-        for choice in set.0.iter() {
-            if let CertificateChoices::Certificate(c) = choice {
-                let der = c
-                    .to_der()
-                    .map_err(|e| TimestampError::BadCertificate(e.to_string()))?;
-                certs.push(
-                    Certificate::from_der(der)
-                        .map_err(|e| TimestampError::BadCertificate(e.to_string()))?,
-                );
-            }
-        }
-    }
+    // 4. The signer's certificate among the token's.
     let signer_cert =
         find_signer(&signer.sid, &certs)?.ok_or(TimestampError::SignerCertificateNotFound)?;
     check_signing_certificate_attr(&attr_value, &signer_cert)?;
@@ -436,7 +497,7 @@ fn check_signing_certificate_attr(
                 HashAlg::from_oid(&oid).ok_or(TimestampError::UnsupportedHash(oid))?
             }
         };
-        if hash.digest(signer_cert.der()) != first.cert_hash.as_bytes() {
+        if hash.hash(signer_cert.der()) != first.cert_hash.as_bytes() {
             return Err(TimestampError::SigningCertificateMismatch);
         }
         return Ok(());

@@ -8,7 +8,7 @@ use crate::descriptor::parse_digest;
 use crate::envelope::{Envelope, EnvelopeError, EnvelopeFormat, SigningScheme};
 use crate::policy::Statement;
 use crate::truststore::StoreType;
-use crate::{ErrorCode, Instant, MAX_ENVELOPE_BYTES};
+use crate::{ErrorCode, MAX_ENVELOPE_BYTES};
 
 pub(super) fn fail(code: ErrorCode, check: Check, message: impl Into<String>) -> Failure {
     Failure {
@@ -18,10 +18,7 @@ pub(super) fn fail(code: ErrorCode, check: Check, message: impl Into<String>) ->
     }
 }
 
-pub(super) fn rfc3339(t: Instant) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
-}
+pub(super) use crate::format_rfc3339 as rfc3339;
 
 /// Decodes the envelope and checks its signature, its signed attributes and its chain's
 /// shape: everything notation-go calls integrity.

@@ -6,7 +6,6 @@ use anyhow::bail;
 use serde_json::{json, Value};
 use signet_notation::envelope::{Envelope, EnvelopeFormat, SigningScheme};
 use signet_notation::Instant;
-use time::format_description::well_known::Rfc3339;
 
 use super::Status;
 use crate::input;
@@ -54,9 +53,22 @@ fn format_of(
 }
 
 fn time_text(t: Option<Instant>) -> Value {
-    match t.and_then(|t| t.format(&Rfc3339).ok()) {
-        Some(s) => Value::String(s),
+    match t {
+        Some(t) => Value::String(signet_notation::format_rfc3339(t)),
         None => Value::Null,
+    }
+}
+
+/// The countersignature decoded (not verified: that needs the policy's tsa stores).
+fn describe_timestamp(token: &[u8]) -> Value {
+    match signet_notation::timestamp::inspect_timestamp(token) {
+        Ok(t) => json!({
+            "time": signet_notation::format_rfc3339(t.time),
+            "accuracySeconds": t.accuracy.as_seconds_f64(),
+            "hashAlgorithm": t.hash_algorithm,
+            "tsaSubject": t.tsa_subject,
+        }),
+        Err(e) => json!({ "error": e.to_string() }),
     }
 }
 
@@ -84,6 +96,7 @@ fn describe(envelope: &Envelope) -> Value {
         "unsignedAttributes": {
             "signingAgent": envelope.unsigned.signing_agent,
             "timestampSignatureBytes": envelope.unsigned.timestamp_token.as_ref().map(Vec::len),
+            "timestamp": envelope.unsigned.timestamp_token.as_deref().map(describe_timestamp),
         },
         "certificateChain": envelope.certificate_chain.iter().map(|c| json!({
             "subject": c.subject(),
@@ -134,7 +147,19 @@ fn print_text(v: &Value) {
         str_of(&v["unsignedAttributes"]["signingAgent"])
     );
     match v["unsignedAttributes"]["timestampSignatureBytes"].as_u64() {
-        Some(n) => println!("  timestamp: RFC 3161 countersignature, {n} bytes"),
+        Some(n) => {
+            let t = &v["unsignedAttributes"]["timestamp"];
+            match t["error"].as_str() {
+                Some(e) => println!("  timestamp: RFC 3161 countersignature, {n} bytes, undecodable: {e}"),
+                None => println!(
+                    "  timestamp: RFC 3161 countersignature, {n} bytes: {} (±{} s, {}) by {} (not verified here)",
+                    str_of(&t["time"]),
+                    t["accuracySeconds"],
+                    str_of(&t["hashAlgorithm"]),
+                    str_of(&t["tsaSubject"])
+                ),
+            }
+        }
         None => println!("  timestamp: none"),
     }
     println!("certificate chain (leaf first):");
