@@ -51,16 +51,17 @@ impl ErrorCode {
         }
     }
 
-    /// How far through Notation's verification steps a signature failing with this code got:
-    /// parsing/integrity < authenticity < identity < expiry/timestamp < revocation.
+    /// How far through Notation's verification steps a signature failing with this code got,
+    /// in notation-go's order: integrity < authenticity < identity < expiry < authentic
+    /// timestamp < revocation.
     /// Used to pick the reported failure among several signatures.
     pub fn progress(self) -> u8 {
         match self {
             ErrorCode::UnsupportedSignature | ErrorCode::SignatureInvalid => 1,
             ErrorCode::UntrustedSigner => 2,
             ErrorCode::UntrustedIdentity => 3,
-            ErrorCode::CertificateExpired | ErrorCode::TimestampInvalid => 4,
-            ErrorCode::SignatureExpired => 5,
+            ErrorCode::SignatureExpired => 4,
+            ErrorCode::CertificateExpired | ErrorCode::TimestampInvalid => 5,
             ErrorCode::CertificateRevoked | ErrorCode::RevocationUnknown => 6,
             _ => 0,
         }
@@ -76,5 +77,25 @@ impl fmt::Display for ErrorCode {
 impl serde::Serialize for ErrorCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode::*;
+
+    #[test]
+    fn progress_follows_notation_step_order() {
+        let order = [
+            SignatureInvalid,
+            UntrustedSigner,
+            UntrustedIdentity,
+            SignatureExpired,
+            CertificateExpired,
+            RevocationUnknown,
+        ];
+        assert!(order.windows(2).all(|w| w[0].progress() < w[1].progress()));
+        assert_eq!(UnsupportedSignature.progress(), SignatureInvalid.progress());
+        assert_eq!(TimestampInvalid.progress(), CertificateExpired.progress());
     }
 }
