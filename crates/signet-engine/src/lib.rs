@@ -1,23 +1,56 @@
 //! The verification pipeline of Signet, between the service (or CLI) and the adapters.
 //!
-//! One image reference goes: parse → resolve the digest (registry) → cached verdict? →
-//! discover signatures → fetch envelopes → [`signet_notation`] verdict under the current
+//! One image reference goes: parse → select the trust policy statement (by `registry/repo`)
+//! → resolve the digest (registry, tag cache) → cached verdict? → discover signatures →
+//! fetch envelopes (concurrently, bounded) → [`signet_notation`] verdict under the current
 //! [`TrustSnapshot`] → cache. This crate owns concurrency limits, in-flight deduplication,
 //! deadlines, caching and the mapping of every internal error to a contract
-//! [`ErrorCode`](signet_notation::ErrorCode) (in one place: `codes.rs`).
+//! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
-//! API CONTRACT (stubs; the engine owner implements, the server codes against it):
-//! - [`TrustSnapshot::load`] / [`TrustSnapshot::from_document`]
-//! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`]
-//! - [`Engine::verify`] → [`ImageVerdict`], [`Engine::pin`] → `repo:tag@digest`
+//! API:
+//! - [`TrustSnapshot::load`] (service: every store must load) /
+//!   [`TrustSnapshot::from_document`] (CLI: store errors tolerated, listed);
+//! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`];
+//! - [`Engine::verify`] → [`ImageVerdict`] (never an `Err`, never a panic: any doubt is a
+//!   verdict that is not verified), [`Engine::pin`] → `registry/repo:tag@sha256:…`;
+//! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`).
+//!
+//! # Caching and deduplication
+//! - Resolutions `(registry/repo, tag or digest) → descriptor` are cached for
+//!   [`EngineConfig::tag_ttl`]; verdicts `(registry/repo, digest, statement, trust
+//!   generation)` for [`EngineConfig::success_ttl`] (verified) or
+//!   [`EngineConfig::failure_ttl`] (not verified). Transient failures (`REGISTRY_ERROR`,
+//!   `REGISTRY_AUTH_FAILED`, `TIMEOUT`, `INTERNAL`, on the artifact or any signature of a
+//!   failed one) are never cached. The repository is part of the key because signatures
+//!   live next to the artifact in its repository.
+//! - Both caches are `moka` future caches filled with `try_get_with`: concurrent requests
+//!   for one key share one run (one set of registry round trips), failures included, which
+//!   are handed to every waiter and not stored.
+//! - A shared run goes on under the deadline of the caller that started it; every caller
+//!   stops waiting at its own deadline (`TIMEOUT`). If the caller running it goes away, a
+//!   waiting caller runs it again.
+//! - Runs (a resolution, or discovery + envelopes + verification) hold one permit of a
+//!   semaphore of [`EngineConfig::max_concurrent_verifications`]; cache hits and waiters
+//!   hold none. Signature verification itself runs on tokio's blocking pool.
+//! - [`Engine::set_trust`] swaps the snapshot atomically and drops cached verdicts; runs
+//!   in flight finish under the snapshot they started with, and their verdicts carry the
+//!   old generation in their key, so they are never served under the new one.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use signet_notation::policy::TrustPolicyDocument;
+use signet_notation::verifier::Check;
 use signet_notation::ErrorCode;
 use signet_registry::RegistryConfig;
+
+pub mod codes;
+mod engine;
+mod stats;
+mod trust;
+
+pub use engine::Engine;
+pub use stats::{EngineStats, LatencyHistogram, REGISTRY_LATENCY_BUCKETS};
+pub use trust::{TrustError, TrustSnapshot};
 
 /// A contract error: code and a message saying what failed and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -32,12 +65,18 @@ pub struct VerdictError {
 pub struct SignatureSummary {
     /// Digest of the signature manifest.
     pub digest: String,
-    /// The envelope media type.
+    /// The envelope media type (empty for a signature manifest the registry served wrong).
     pub media_type: String,
     pub verified: bool,
     /// Leaf subject (RFC 4514), when the envelope decoded.
     pub signer: Option<String>,
     pub error: Option<VerdictError>,
+    /// The check that failed (for people; not serialized).
+    #[serde(skip)]
+    pub failed_check: Option<Check>,
+    /// Failures of checks only logged at this level (for people; not serialized).
+    #[serde(skip)]
+    pub logged: Vec<(Check, VerdictError)>,
 }
 
 /// The verdict for one image reference.
@@ -54,38 +93,49 @@ pub struct ImageVerdict {
     pub level: Option<String>,
     pub signatures: Vec<SignatureSummary>,
     pub error: Option<VerdictError>,
+    /// A remark for people, e.g. that level `skip` verified nothing (not serialized).
+    #[serde(skip)]
+    pub note: Option<String>,
 }
 
-/// The trust policy and the trust stores of each statement, loaded and validated; immutable.
-/// A reload builds a new snapshot aside and swaps it in with [`Engine::set_trust`].
-#[derive(Debug, Clone)]
-pub struct TrustSnapshot {
-    pub policy: Arc<TrustPolicyDocument>,
-    /// Increases with every reload; part of every cache key.
-    pub generation: u64,
-}
+impl ImageVerdict {
+    /// A failed verdict with no statement involved.
+    pub fn failed(reference: &str, digest: Option<String>, error: VerdictError) -> Self {
+        ImageVerdict {
+            reference: reference.to_owned(),
+            digest,
+            verified: false,
+            policy: None,
+            level: None,
+            signatures: Vec::new(),
+            error: Some(error),
+            note: None,
+        }
+    }
 
-/// Why trust material could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TrustError {
-    #[error("{0}")]
-    Invalid(String),
-}
+    /// The contract code, when not verified.
+    pub fn code(&self) -> Option<ErrorCode> {
+        self.error.as_ref().map(|e| e.code)
+    }
 
-impl TrustSnapshot {
-    /// Reads and validates an OCI trust policy and loads every store it names from `store_root`.
-    /// Any invalid policy or store that fails to load is an error (the old snapshot stays).
-    pub fn load(
-        policy_path: &Path,
-        store_root: &Path,
-        generation: u64,
-    ) -> Result<Self, TrustError> {
-        let _ = (policy_path, store_root, generation);
-        Err(TrustError::Invalid("not implemented yet".into()))
+    /// Whether this verdict may be cached (see [`codes::is_transient`]).
+    pub fn is_cacheable(&self) -> bool {
+        if self.verified {
+            return true;
+        }
+        let transient =
+            |e: &Option<VerdictError>| e.as_ref().is_none_or(|e| codes::is_transient(e.code));
+        !transient(&self.error)
+            && !self.signatures.iter().any(|s| {
+                s.error
+                    .as_ref()
+                    .is_some_and(|e| codes::is_transient(e.code))
+            })
     }
 }
 
-/// Engine settings (validated once at build).
+/// Engine settings (validated once at build). Build with `..EngineConfig::default()`:
+/// fields may be added.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     pub registry: RegistryConfig,
@@ -99,6 +149,26 @@ pub struct EngineConfig {
     pub tag_ttl: std::time::Duration,
     /// Evaluate as if now were this instant (CLI `--at`); `None`: the real clock.
     pub fixed_time: Option<time::OffsetDateTime>,
+    /// Pairs every signed payload's `targetArtifact.annotations` must contain
+    /// (CLI `--user-metadata`; default none).
+    pub user_metadata: BTreeMap<String, String>,
+    /// Most verdicts (and most resolutions) kept in cache (default 10 000).
+    pub max_cache_entries: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            registry: RegistryConfig::default(),
+            max_concurrent_verifications: 32,
+            success_ttl: std::time::Duration::from_secs(300),
+            failure_ttl: std::time::Duration::from_secs(30),
+            tag_ttl: std::time::Duration::from_secs(30),
+            fixed_time: None,
+            user_metadata: BTreeMap::new(),
+            max_cache_entries: 10_000,
+        }
+    }
 }
 
 /// Why an engine could not be built.
@@ -106,57 +176,4 @@ pub struct EngineConfig {
 pub enum EngineError {
     #[error("{0}")]
     Config(String),
-}
-
-/// The pipeline. Cheap to share (`Arc<Engine>`); all methods take `&self`.
-#[derive(Debug)]
-pub struct Engine {
-    _private: (),
-}
-
-impl Engine {
-    pub fn new(config: EngineConfig, trust: TrustSnapshot) -> Result<Self, EngineError> {
-        let _ = (config, trust);
-        Err(EngineError::Config("not implemented yet".into()))
-    }
-
-    /// Swaps in new trust material atomically; cached verdicts of older generations are unused.
-    pub fn set_trust(&self, trust: TrustSnapshot) {
-        let _ = trust;
-    }
-
-    /// The generation of the trust material in use.
-    pub fn trust_generation(&self) -> u64 {
-        0
-    }
-
-    /// Verifies one image reference; finishes by `deadline` (else `TIMEOUT`).
-    pub async fn verify(&self, image: &str, deadline: tokio::time::Instant) -> ImageVerdict {
-        let _ = deadline;
-        ImageVerdict {
-            reference: image.to_owned(),
-            digest: None,
-            verified: false,
-            policy: None,
-            level: None,
-            signatures: Vec::new(),
-            error: Some(VerdictError {
-                code: ErrorCode::Internal,
-                message: "not implemented yet".into(),
-            }),
-        }
-    }
-
-    /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`.
-    pub async fn pin(
-        &self,
-        image: &str,
-        deadline: tokio::time::Instant,
-    ) -> Result<String, VerdictError> {
-        let _ = (image, deadline);
-        Err(VerdictError {
-            code: ErrorCode::Internal,
-            message: "not implemented yet".into(),
-        })
-    }
 }

@@ -371,6 +371,40 @@ fn artifact_result(
     }
 }
 
+/// The result of a registry verification by the engine, for the same rendering.
+pub fn from_engine(v: &signet_engine::ImageVerdict) -> ArtifactResult {
+    let info = |e: &signet_engine::VerdictError| ErrorInfo {
+        code: e.code.as_str().to_owned(),
+        message: e.message.clone(),
+    };
+    ArtifactResult {
+        reference: v.reference.clone(),
+        digest: v.digest.clone(),
+        verified: v.verified,
+        policy: v.policy.clone(),
+        level: v.level.clone(),
+        signatures: v
+            .signatures
+            .iter()
+            .map(|s| SignatureResult {
+                digest: s.digest.clone(),
+                media_type: s.media_type.clone(),
+                verified: s.verified,
+                signer: s.signer.clone(),
+                error: s.error.as_ref().map(info),
+                failed_check: s.failed_check.map(|c| check_name(c).to_owned()),
+                logged: s
+                    .logged
+                    .iter()
+                    .map(|(c, e)| (check_name(*c).to_owned(), info(e)))
+                    .collect(),
+            })
+            .collect(),
+        error: v.error.as_ref().map(info),
+        note: v.note.clone(),
+    }
+}
+
 /// A result with no statement involved (bad reference, missing artifact, no policy).
 pub fn failed_result(reference: &str, digest: Option<String>, error: ErrorInfo) -> ArtifactResult {
     ArtifactResult {

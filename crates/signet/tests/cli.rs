@@ -68,7 +68,7 @@ fn policy_check_oversized_file_exits_2() {
 }
 
 #[test]
-fn registry_verification_is_not_available_yet() {
+fn registry_verification_needs_a_readable_trust_policy() {
     let o = signet(&[
         "verify",
         "--trust-policy",
@@ -78,12 +78,12 @@ fn registry_verification_is_not_available_yet() {
         "registry.example/app:v1",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not available in this build yet"));
+    assert!(stderr(&o).contains("trust policy file p"), "{}", stderr(&o));
 }
 
 #[test]
 fn registry_flags_are_accepted() {
-    // All of the contract's flags parse; the failure is the missing registry support.
+    // All of the contract's flags parse; the failure is the missing configuration file.
     let o = signet(&[
         "verify",
         "--trust-policy",
@@ -108,10 +108,16 @@ fn registry_flags_are_accepted() {
         "h",
         "--output",
         "json",
+        "--timeout",
+        "5",
         "registry.example/app:v1",
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("not available in this build yet"));
+    assert!(
+        stderr(&o).contains("configuration file c does not exist"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `signet verify`: the signatures of artifacts; offline only with `--oci-layout` for now.
+//! `signet verify`: the signatures of artifacts in registries (through `signet-engine`,
+//! module [`registry`]) or, with `--oci-layout`, in local OCI image layouts.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,9 +13,12 @@ use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
 use crate::output::{self, ArtifactResult, OutputFormat};
 use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
 
+mod registry;
+
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
-    /// Artifacts to verify: with --oci-layout, `PATH:TAG` or `PATH@sha256:HEX`.
+    /// Artifacts to verify: image references (`registry/repo:tag`, `registry/repo@sha256:HEX`)
+    /// or, with --oci-layout, `PATH:TAG` or `PATH@sha256:HEX`.
     #[arg(required = true, value_name = "REFERENCE")]
     references: Vec<String>,
     /// Notation trust policy document (trustpolicy.json / trustpolicy.oci.json, version 1.0).
@@ -51,13 +55,14 @@ pub(super) struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
+    /// Registry mode: give up on a reference after this many seconds (TIMEOUT).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
 }
 
 pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     if !args.oci_layout {
-        bail!(
-            "registry verification is not available in this build yet; verify a local OCI image layout with --oci-layout PATH:TAG"
-        );
+        return registry::run(&args);
     }
     let (policy_path, store_root) = trust_inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;

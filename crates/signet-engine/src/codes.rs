@@ -1,0 +1,162 @@
+//! The one place where internal errors become contract error codes and messages.
+//!
+//! | source | code |
+//! |---|---|
+//! | reference does not parse ([`RegistryError::InvalidReference`]) | `INVALID_REFERENCE` |
+//! | no statement applies to `registry/repo` | `NO_TRUST_POLICY` |
+//! | registry: connect, transport, HTTP status, throttling, oversize answer, malformed JSON, refused redirect | `REGISTRY_ERROR` |
+//! | registry: credentials refused, token service failed | `REGISTRY_AUTH_FAILED` |
+//! | registry: manifest/tag/repository not found (resolve) | `ARTIFACT_NOT_FOUND` |
+//! | registry: content whose digest/size/subject is wrong (resolve, discovery) | `SIGNATURE_INVALID` |
+//! | a signature manifest the registry served wrong ([`RejectedSignature`]) or an envelope blob that is missing, oversize or not what its descriptor says | `SIGNATURE_INVALID` (for that signature) |
+//! | no signature at all | `SIGNATURE_NOT_FOUND` (from [`signet_notation::verifier::combine`]) |
+//! | a signature's own verification | its [`Failure`]'s code; several signatures: the one that got furthest |
+//! | the caller's deadline passed, or a registry call ran into it | `TIMEOUT` |
+//! | the engine itself (a verification task that panicked, a closed semaphore) | `INTERNAL` |
+//!
+//! Verdicts with `REGISTRY_ERROR`, `REGISTRY_AUTH_FAILED`, `TIMEOUT` or `INTERNAL` (on the
+//! artifact or on any of its signatures, when not verified) are transient: never cached.
+
+use signet_notation::policy::PolicyError;
+use signet_notation::verifier::{Check, Failure};
+use signet_notation::ErrorCode;
+use signet_registry::{RegistryError, RejectedSignature};
+
+use crate::VerdictError;
+
+/// A registry error met while resolving or discovering (the whole artifact fails).
+pub(crate) fn registry(e: &RegistryError) -> VerdictError {
+    let code = e.code();
+    let hint = match code {
+        ErrorCode::RegistryAuthFailed => {
+            "; check the registry credentials (Docker config) and that they may pull this repository"
+        }
+        ErrorCode::ArtifactNotFound => "; check the reference (registry, repository, tag)",
+        ErrorCode::RegistryError => "; the registry may be unreachable or failing, retry later",
+        _ => "",
+    };
+    VerdictError {
+        code,
+        message: format!("{e}{hint}"),
+    }
+}
+
+/// A trust-policy lookup that failed.
+pub(crate) fn policy(e: &PolicyError) -> VerdictError {
+    match e {
+        PolicyError::InvalidReference(m) => VerdictError {
+            code: ErrorCode::InvalidReference,
+            message: m.clone(),
+        },
+        PolicyError::NoApplicableStatement(m) | PolicyError::Invalid(m) => VerdictError {
+            code: ErrorCode::NoTrustPolicy,
+            message: m.clone(),
+        },
+    }
+}
+
+/// The caller's deadline passed.
+pub(crate) fn timeout(during: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::Timeout,
+        message: format!(
+            "the deadline passed while {during}; the registry may be slow, retry later or allow more time"
+        ),
+    }
+}
+
+/// The engine failed itself.
+pub(crate) fn internal(message: impl Into<String>) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::Internal,
+        message: message.into(),
+    }
+}
+
+/// A digest the registry answered that is not the one asked for.
+pub(crate) fn digest_mismatch(expected: &str, actual: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::SignatureInvalid,
+        message: format!(
+            "the registry resolved the reference to {actual}, not the digest {expected} it names"
+        ),
+    }
+}
+
+/// A signature manifest the registry listed but served wrong: a failed signature.
+pub(crate) fn rejected_signature(r: &RejectedSignature) -> Failure {
+    Failure {
+        code: ErrorCode::SignatureInvalid,
+        check: Check::Integrity,
+        message: format!(
+            "the registry served signature manifest {} wrong: {}",
+            r.digest, r.error
+        ),
+    }
+}
+
+/// An envelope blob that could not be fetched: integrity failures (missing, oversize, wrong
+/// bytes) fail the signature as `SIGNATURE_INVALID`; failures of the registry keep their
+/// (transient) code.
+pub(crate) fn envelope_fetch(e: &RegistryError) -> Failure {
+    let code = match e {
+        RegistryError::NotFound { .. } | RegistryError::TooLarge { .. } => {
+            ErrorCode::SignatureInvalid
+        }
+        other => other.code(),
+    };
+    Failure {
+        code,
+        check: Check::Integrity,
+        message: format!("the signature envelope could not be fetched: {e}"),
+    }
+}
+
+/// A notation failure as a contract error.
+pub(crate) fn failure(f: &Failure) -> VerdictError {
+    VerdictError {
+        code: f.code,
+        message: f.message.clone(),
+    }
+}
+
+/// Whether a failure with this code may be remembered: not when the next attempt could well
+/// succeed (registry trouble, deadlines, our own failures).
+pub fn is_transient(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::RegistryError
+            | ErrorCode::RegistryAuthFailed
+            | ErrorCode::Timeout
+            | ErrorCode::Internal
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_codes() {
+        let e = RegistryError::AuthFailed {
+            host: "h".into(),
+            what: "w".into(),
+            message: "m".into(),
+        };
+        assert_eq!(registry(&e).code, ErrorCode::RegistryAuthFailed);
+        let e = RegistryError::NotFound {
+            repository: "r".into(),
+            what: "blob".into(),
+        };
+        assert_eq!(registry(&e).code, ErrorCode::ArtifactNotFound);
+        assert_eq!(envelope_fetch(&e).code, ErrorCode::SignatureInvalid);
+        let e = RegistryError::Timeout { during: "x".into() };
+        assert_eq!(envelope_fetch(&e).code, ErrorCode::Timeout);
+        assert!(is_transient(ErrorCode::Timeout));
+        assert!(!is_transient(ErrorCode::SignatureNotFound));
+        assert_eq!(
+            policy(&PolicyError::NoApplicableStatement("x".into())).code,
+            ErrorCode::NoTrustPolicy
+        );
+    }
+}

@@ -1,0 +1,538 @@
+//! The engine against Debian's real `docker-registry` (TLS + htpasswd), reached through the
+//! registry crate's programmable front (referrers API, stalls): verdicts, caching, trust
+//! swaps, in-flight deduplication and deadlines. No timing asserts: round trips are counted.
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../signet-registry/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use signet_engine::{Engine, EngineConfig, TrustSnapshot};
+use signet_notation::{Descriptor, ErrorCode};
+use signet_registry::{Credential, DockerConfig, RegistryConfig};
+use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa, TestSigner};
+use support::front::{Action, Front, ReferrersMode, Rule};
+use support::push::{PushedSignature, Pusher, SigStyle};
+use support::registry::{Registry, RegistryAuth};
+use support::tls::TestPki;
+use tokio::time::Instant;
+
+const USER: &str = "tester";
+const PASS: &str = "s3cret-pass";
+
+fn deadline() -> Instant {
+    Instant::now() + Duration::from_secs(20)
+}
+
+fn basic() -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"))
+    )
+}
+
+/// A registry, a referrers-capable front before it, a trusted CA with a signer, a trust
+/// store and a policy naming the front's repositories.
+struct Env {
+    _pki: TestPki,
+    _reg: Registry,
+    front: Front,
+    pusher: Pusher,
+    dir: tempfile::TempDir,
+    signer: TestSigner,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let pki = TestPki::new();
+        let reg = Registry::start(
+            &pki,
+            RegistryAuth::Htpasswd {
+                username: USER.into(),
+                password: PASS.into(),
+            },
+        )
+        .await;
+        let front = Front::start(&reg.url(), pki.client_config(), ReferrersMode::default()).await;
+        let pusher = Pusher::new(&reg.url(), pki.client_config(), Some(basic()));
+        let ca = TestCa::new("Signet Engine Test CA", KeyKind::P256);
+        let signer = ca.issue(&LeafOptions::new("engine signer", KeyKind::P256));
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store/x509/ca/test");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(store.join("ca.pem"), ca.cert_pem()).unwrap();
+        let other = TestCa::new("Some Other CA", KeyKind::P256);
+        let store = dir.path().join("store/x509/ca/other");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(store.join("ca.pem"), other.cert_pem()).unwrap();
+        let env = Env {
+            _pki: pki,
+            _reg: reg,
+            front,
+            pusher,
+            dir,
+            signer,
+        };
+        env.write_policy("policy.json", "test");
+        env.write_policy("policy-other.json", "other");
+        env
+    }
+
+    /// A policy whose `ca` store is `store`.
+    fn write_policy(&self, file: &str, store: &str) {
+        let h = &self.front.host;
+        let policy = serde_json::json!({
+            "version": "1.0",
+            "trustPolicies": [
+                {"name": "apps", "registryScopes": [format!("{h}/team/app"), format!("{h}/team/lies"), format!("{h}/team/slow")],
+                 "signatureVerification": {"level": "strict"},
+                 "trustStores": [format!("ca:{store}")], "trustedIdentities": ["*"]},
+                {"name": "identity", "registryScopes": [format!("{h}/team/id")],
+                 "signatureVerification": {"level": "strict"},
+                 "trustStores": [format!("ca:{store}")],
+                 "trustedIdentities": ["x509.subject: C=US, ST=WA, O=Signet Test, CN=somebody else"]},
+                {"name": "skipped", "registryScopes": [format!("{h}/team/skipped")],
+                 "signatureVerification": {"level": "skip"}}
+            ]
+        });
+        std::fs::write(self.dir.path().join(file), policy.to_string()).unwrap();
+    }
+
+    fn trust(&self, file: &str, generation: u64) -> TrustSnapshot {
+        TrustSnapshot::load(
+            &self.dir.path().join(file),
+            &self.dir.path().join("store"),
+            generation,
+        )
+        .unwrap()
+    }
+
+    fn config(&self) -> EngineConfig {
+        let mut registry = RegistryConfig::default();
+        registry.allow_plain_http(&self.front.host);
+        let mut dc = DockerConfig::default();
+        dc.insert(
+            &self.front.host,
+            Credential::Basic {
+                username: USER.into(),
+                password: PASS.into(),
+            },
+        );
+        registry.credentials = Arc::new(dc);
+        EngineConfig {
+            registry,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::new(self.config(), self.trust("policy.json", 1)).unwrap()
+    }
+
+    fn reference(&self, repo_tag: &str) -> String {
+        format!("{}/{repo_tag}", self.front.host)
+    }
+
+    async fn image(&self, repo: &str, tag: &str) -> Descriptor {
+        self.pusher.image(repo, tag).await
+    }
+
+    /// Pushes a signature (referrers API on the front, tag schema on the registry).
+    async fn sign_with(
+        &self,
+        repo: &str,
+        subject: &Descriptor,
+        listed_under: &Descriptor,
+        envelope: Vec<u8>,
+    ) -> PushedSignature {
+        let pushed = self
+            .pusher
+            .signature_with_envelope(
+                repo,
+                subject,
+                envelope,
+                EnvelopeKind::Cose.media_type(),
+                SigStyle::Current,
+                false,
+            )
+            .await;
+        self.front
+            .add_referrer(repo, &listed_under.digest, pushed.entry());
+        pushed
+    }
+
+    fn envelope(&self, signer: &TestSigner, subject: &Descriptor) -> Vec<u8> {
+        signer.sign(&self.options(subject))
+    }
+
+    fn options(&self, subject: &Descriptor) -> SignOptions {
+        SignOptions::new(
+            EnvelopeKind::Cose,
+            &subject.media_type,
+            &subject.digest,
+            subject.size,
+        )
+    }
+
+    async fn sign(&self, repo: &str, subject: &Descriptor) -> PushedSignature {
+        let env = self.envelope(&self.signer, subject);
+        self.sign_with(repo, subject, subject, env).await
+    }
+}
+
+fn code(v: &signet_engine::ImageVerdict) -> Option<ErrorCode> {
+    v.error.as_ref().map(|e| e.code)
+}
+
+#[tokio::test]
+async fn verdicts() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    assert!(engine.is_ready());
+    assert_eq!(engine.trust_generation(), 1);
+
+    // Signed by the trusted CA: verified.
+    let signed = env.image("team/app", "signed").await;
+    let sig = env.sign("team/app", &signed).await;
+    let v = engine
+        .verify(&env.reference("team/app:signed"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
+    assert_eq!(v.digest.as_deref(), Some(signed.digest.as_str()));
+    assert_eq!(v.policy.as_deref(), Some("apps"));
+    assert_eq!(v.level.as_deref(), Some("strict"));
+    assert_eq!(v.signatures.len(), 1);
+    assert_eq!(v.signatures[0].digest, sig.manifest.digest);
+    assert_eq!(v.signatures[0].media_type, "application/cose");
+    assert!(v.signatures[0].verified);
+    assert!(v.signatures[0]
+        .signer
+        .as_deref()
+        .unwrap()
+        .contains("CN=engine signer"));
+    assert!(v.error.is_none());
+    assert_eq!(v.reference, env.reference("team/app:signed"));
+    // The JSON shape of the contract.
+    let json = serde_json::to_value(&v).unwrap();
+    assert_eq!(json["signatures"][0]["mediaType"], "application/cose");
+    assert!(json["error"].is_null());
+    assert!(json.get("note").is_none());
+
+    // By digest, same verdict.
+    let by_digest = format!("{}/team/app@{}", env.front.host, signed.digest);
+    assert!(engine.verify(&by_digest, deadline()).await.verified);
+
+    // Unsigned.
+    let unsigned = env.image("team/app", "unsigned").await;
+    let v = engine
+        .verify(&env.reference("team/app:unsigned"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::SignatureNotFound), "{v:?}");
+    assert_eq!(v.digest.as_deref(), Some(unsigned.digest.as_str()));
+    assert!(v.signatures.is_empty());
+
+    // Signed by a CA the store does not hold.
+    let untrusted = env.image("team/app", "untrusted").await;
+    let stranger = TestCa::new("Stranger CA", KeyKind::P256)
+        .issue(&LeafOptions::new("stranger", KeyKind::P256));
+    let envelope = env.envelope(&stranger, &untrusted);
+    env.sign_with("team/app", &untrusted, &untrusted, envelope)
+        .await;
+    let v = engine
+        .verify(&env.reference("team/app:untrusted"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+
+    // Several signatures, none verifies: the one that got furthest is reported
+    // (a trusted but expired signature beats an untrusted one).
+    let expired = env.image("team/app", "expired").await;
+    let mut options = env.options(&expired);
+    options.expiry = Some(rcgen::date_time_ymd(2025, 2, 1));
+    let envelope = env.signer.sign(&options);
+    let stranger_env = env.envelope(&stranger, &expired);
+    env.sign_with("team/app", &expired, &expired, stranger_env)
+        .await;
+    env.sign_with("team/app", &expired, &expired, envelope)
+        .await;
+    let v = engine
+        .verify(&env.reference("team/app:expired"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::SignatureExpired), "{v:?}");
+    assert_eq!(v.signatures.len(), 2);
+    assert_eq!(
+        v.signatures[0].error.as_ref().unwrap().code,
+        ErrorCode::UntrustedSigner
+    );
+
+    // Trusted CA, identity not in the statement's trusted identities.
+    let id = env.image("team/id", "v1").await;
+    env.sign("team/id", &id).await;
+    let v = engine
+        .verify(&env.reference("team/id:v1"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedIdentity), "{v:?}");
+    assert_eq!(v.policy.as_deref(), Some("identity"));
+
+    // A tampered envelope (the signature's last byte flipped).
+    let tampered = env.image("team/app", "tampered").await;
+    let mut envelope = env.envelope(&env.signer, &tampered);
+    let last = envelope.len() - 1;
+    envelope[last] ^= 0x01;
+    env.sign_with("team/app", &tampered, &tampered, envelope)
+        .await;
+    let v = engine
+        .verify(&env.reference("team/app:tampered"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::SignatureInvalid), "{v:?}");
+
+    // A registry that lists, as the only signature of an image, a signature manifest whose
+    // subject is another image: SIGNATURE_INVALID, not SIGNATURE_NOT_FOUND.
+    let lies = env.image("team/lies", "v1").await;
+    let elsewhere = env.image("team/lies", "elsewhere").await;
+    let envelope = env.envelope(&env.signer, &elsewhere);
+    env.sign_with("team/lies", &elsewhere, &lies, envelope)
+        .await;
+    let v = engine
+        .verify(&env.reference("team/lies:v1"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::SignatureInvalid), "{v:?}");
+    assert!(
+        v.error.as_ref().unwrap().message.contains("subject"),
+        "{v:?}"
+    );
+    assert_eq!(v.signatures.len(), 1);
+
+    // Level skip: verified without looking at signatures, digest from the registry.
+    let skipped = env.image("team/skipped", "v1").await;
+    let v = engine
+        .verify(&env.reference("team/skipped:v1"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
+    assert_eq!(v.level.as_deref(), Some("skip"));
+    assert_eq!(v.digest.as_deref(), Some(skipped.digest.as_str()));
+    assert!(v.signatures.is_empty());
+
+    // No statement for the repository; missing tag; malformed reference.
+    let v = engine
+        .verify(&env.reference("team/nopolicy:v1"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::NoTrustPolicy), "{v:?}");
+    let v = engine
+        .verify(&env.reference("team/app:missing"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::ArtifactNotFound), "{v:?}");
+    let v = engine.verify("Not/A:Reference:x", deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::InvalidReference), "{v:?}");
+
+    // Pin: tag kept, digest from the registry; a wrong digest is refused.
+    let pinned = engine
+        .pin(&env.reference("team/app:signed"), deadline())
+        .await
+        .unwrap();
+    assert_eq!(
+        pinned,
+        format!("{}/team/app:signed@{}", env.front.host, signed.digest)
+    );
+    let pinned_again = engine.pin(&pinned, deadline()).await.unwrap();
+    assert_eq!(pinned_again, pinned);
+    let wrong = format!("{}/team/app:signed@{}", env.front.host, unsigned.digest);
+    assert_eq!(
+        engine.pin(&wrong, deadline()).await.unwrap(),
+        format!("{}/team/app:signed@{}", env.front.host, unsigned.digest),
+        "a digest reference is pinned to the digest it names when the registry serves it"
+    );
+    let missing = format!("{}/team/app@sha256:{}", env.front.host, "ab".repeat(32));
+    let err = engine.pin(&missing, deadline()).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ArtifactNotFound, "{err:?}");
+
+    let stats = engine.stats();
+    assert!(stats.verified >= 3, "{stats:?}");
+    assert_eq!(stats.failed.get(&ErrorCode::SignatureInvalid), Some(&2));
+    assert!(stats.registry_requests > 0);
+    assert!(stats.registry_latency.contains_key("resolve"));
+    assert_eq!(stats.in_flight, 0);
+}
+
+#[tokio::test]
+async fn user_metadata_is_required_when_configured() {
+    let env = Env::start().await;
+    let img = env.image("team/app", "meta").await;
+    let mut options = env.options(&img);
+    options.annotations = vec![("team".into(), "blue".into())];
+    let envelope = env.signer.sign(&options);
+    env.sign_with("team/app", &img, &img, envelope).await;
+    let reference = env.reference("team/app:meta");
+
+    let mut config = env.config();
+    config.user_metadata = BTreeMap::from([("team".to_owned(), "blue".to_owned())]);
+    let engine = Engine::new(config, env.trust("policy.json", 1)).unwrap();
+    assert!(engine.verify(&reference, deadline()).await.verified);
+
+    let mut config = env.config();
+    config.user_metadata = BTreeMap::from([("team".to_owned(), "red".to_owned())]);
+    let engine = Engine::new(config, env.trust("policy.json", 1)).unwrap();
+    let v = engine.verify(&reference, deadline()).await;
+    assert!(!v.verified, "{v:?}");
+}
+
+/// Round trips: one cold verification with a known challenge costs 4 (HEAD, referrers,
+/// signature manifest, envelope); a second costs 0 (tag and verdict caches); a trust swap
+/// re-verifies (3: the tag is still cached) and the new material decides.
+#[tokio::test]
+async fn caching_and_trust_swap() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let warm = env.image("team/app", "warm").await;
+    let signed = env.image("team/app", "v1").await;
+    env.sign("team/app", &signed).await;
+    let reference = env.reference("team/app:v1");
+
+    // Learn the registry's challenge with another image first.
+    let v = engine
+        .verify(&env.reference("team/app:warm"), deadline())
+        .await;
+    assert_eq!(v.digest.as_deref(), Some(warm.digest.as_str()));
+
+    let before = engine.stats().registry_requests;
+    let v = engine.verify(&reference, deadline()).await;
+    assert!(v.verified, "{v:?}");
+    let cold = engine.stats().registry_requests - before;
+    assert_eq!(cold, 4, "{:?}", env.front.seen());
+
+    let before = engine.stats();
+    let v = engine.verify(&reference, deadline()).await;
+    assert!(v.verified, "{v:?}");
+    let after = engine.stats();
+    assert_eq!(after.registry_requests, before.registry_requests);
+    assert_eq!(after.verdict_cache_hits, before.verdict_cache_hits + 1);
+    assert_eq!(after.resolve_cache_hits, before.resolve_cache_hits + 1);
+
+    // Failures are cached too (SIGNATURE_NOT_FOUND is not transient).
+    let before = engine.stats().registry_requests;
+    let warm_again = engine
+        .verify(&env.reference("team/app:warm"), deadline())
+        .await;
+    assert_eq!(code(&warm_again), Some(ErrorCode::SignatureNotFound));
+    assert_eq!(engine.stats().registry_requests, before);
+
+    // New trust material: the CA is no longer in the store the policy names.
+    engine.set_trust(env.trust("policy-other.json", 2));
+    assert_eq!(engine.trust_generation(), 2);
+    let before = engine.stats().registry_requests;
+    let v = engine.verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+    assert_eq!(engine.stats().registry_requests - before, 3);
+
+    // And back.
+    engine.set_trust(env.trust("policy.json", 3));
+    assert!(engine.verify(&reference, deadline()).await.verified);
+
+    // A snapshot with a store that does not load is refused (the old one stays).
+    env.write_policy("policy-broken.json", "nonexistent");
+    let err = TrustSnapshot::load(
+        &env.dir.path().join("policy-broken.json"),
+        &env.dir.path().join("store"),
+        4,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("nonexistent"), "{err}");
+    // The CLI's constructor tolerates it and says so.
+    let doc = signet_notation::policy::parse_oci(
+        &std::fs::read(env.dir.path().join("policy-broken.json")).unwrap(),
+    )
+    .unwrap();
+    let tolerant = TrustSnapshot::from_document(doc, &env.dir.path().join("store"), 4);
+    assert_eq!(tolerant.load_errors().len(), 2);
+    let err =
+        TrustSnapshot::load(Path::new("/nonexistent/policy.json"), Path::new("/"), 5).unwrap_err();
+    assert!(err.to_string().contains("cannot read"), "{err}");
+}
+
+/// N concurrent verifications of one image share one run: one set of round trips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_verifications_are_deduplicated() {
+    let env = Env::start().await;
+    let engine = Arc::new(env.engine());
+    env.image("team/app", "warm").await;
+    let signed = env.image("team/app", "v1").await;
+    env.sign("team/app", &signed).await;
+    engine
+        .verify(&env.reference("team/app:warm"), deadline())
+        .await;
+
+    let before = engine.stats();
+    let reference = env.reference("team/app:v1");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let engine = engine.clone();
+        let reference = reference.clone();
+        tasks.push(tokio::spawn(async move {
+            engine.verify(&reference, deadline()).await
+        }));
+    }
+    for t in tasks {
+        let v = t.await.unwrap();
+        assert!(v.verified, "{v:?}");
+    }
+    let after = engine.stats();
+    assert_eq!(
+        after.registry_requests - before.registry_requests,
+        4,
+        "{:?}",
+        env.front.seen()
+    );
+    assert_eq!(after.verdict_cache_misses - before.verdict_cache_misses, 1);
+    assert_eq!(after.resolve_cache_misses - before.resolve_cache_misses, 1);
+}
+
+/// A registry that stalls: TIMEOUT at the deadline, not cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_registry_times_out() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let signed = env.image("team/slow", "v1").await;
+    env.sign("team/slow", &signed).await;
+    let reference = env.reference("team/slow:v1");
+
+    env.front.add_rule(Rule::new(
+        Some(Method::GET),
+        "/referrers/",
+        1,
+        Action::Stall,
+    ));
+    let v = engine
+        .verify(&reference, Instant::now() + Duration::from_secs(2))
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    assert_eq!(v.digest.as_deref(), Some(signed.digest.as_str()));
+
+    // A stalled HEAD: TIMEOUT without a digest; pin too.
+    env.front
+        .add_rule(Rule::new(None, "/manifests/v2", 10, Action::Stall));
+    let v = engine
+        .verify(
+            &env.reference("team/slow:v2"),
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    let err = engine
+        .pin(
+            &env.reference("team/slow:v2"),
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Timeout);
+
+    // Not cached: once the registry answers, the image verifies.
+    env.front.clear_rules();
+    let v = engine.verify(&reference, deadline()).await;
+    assert!(v.verified, "{v:?}");
+}

@@ -1,0 +1,79 @@
+//! `signet verify REFERENCE…` against registries: builds a [`signet_engine::Engine`] from the
+//! flags and verifies every reference concurrently, each under its own deadline (`--timeout`).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use signet_engine::{Engine, EngineConfig, TrustSnapshot};
+use signet_registry::{DockerConfig, RegistryConfig};
+
+use super::{trust_inputs, Args};
+use crate::commands::Status;
+use crate::input;
+use crate::output;
+use crate::verification::{self, PolicyKind};
+
+/// Largest `--registry-ca` file read.
+const MAX_CA_BYTES: u64 = 1024 * 1024;
+
+pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
+    if args.scope.is_some() {
+        eprintln!("warning: --scope only applies with --oci-layout; registry references are matched by their own registry/repository");
+    }
+    let (policy_path, store_root) = trust_inputs(args)?;
+    let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
+    if !store_root.is_dir() {
+        bail!(
+            "trust store root {} is not a readable directory",
+            store_root.display()
+        );
+    }
+    let trust = TrustSnapshot::from_document(policy.doc, &store_root, 1);
+    for (statement, e) in trust.load_errors() {
+        eprintln!(
+            "warning: trust policy statement {statement:?}: {e}; signatures that need this store will fail"
+        );
+    }
+
+    let mut registry = RegistryConfig::default();
+    if let Some(path) = &args.docker_config {
+        let config = DockerConfig::from_file(path)
+            .with_context(|| format!("docker config {}", path.display()))?;
+        registry.credentials = config.into_source();
+    }
+    if let Some(path) = &args.registry_ca {
+        let pem = input::read_file(path, MAX_CA_BYTES, "registry CA")?;
+        registry
+            .add_ca_pem(&pem)
+            .with_context(|| format!("registry CA file {}", path.display()))?;
+    }
+    for host in &args.plain_http {
+        registry.allow_plain_http(host);
+    }
+    let config = EngineConfig {
+        registry,
+        fixed_time: args.at,
+        user_metadata: args.user_metadata.iter().cloned().collect(),
+        ..EngineConfig::default()
+    };
+    let engine = Engine::new(config, trust).context("cannot set up registry verification")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let timeout = Duration::from_secs(args.timeout);
+    let verdicts = runtime.block_on(async {
+        let deadline = tokio::time::Instant::now() + timeout;
+        futures_util::future::join_all(
+            args.references
+                .iter()
+                .map(|reference| engine.verify(reference, deadline)),
+        )
+        .await
+    });
+    let results: Vec<_> = verdicts.iter().map(verification::from_engine).collect();
+    output::print_results(&results, args.output)?;
+    Ok(Status::from_verified(output::all_verified(&results)))
+}
