@@ -253,7 +253,7 @@ def test_walkthrough_set_flags_are_valid():
     )
     readme = (ROOT / "examples" / "net-monitor" / "README.md").read_text()
     assert "--set azureWorkloadIdentity.clientId=" in readme
-    assert "--set 'registry.acrRegistries[0]=" in readme
+    assert '--set "registry.acrRegistries[0]=' in readme
     assert "--set-file 'trustStore.ca.wabbit-networks.ca\\.pem=" in readme
     assert "-f examples/net-monitor/values-aks.yaml" in readme
     values = merge(AKS_VALUES, flags)

@@ -157,7 +157,11 @@ pub struct Violation {
 /// Evaluates the template's `violation` rule for `object` (a Pod or workload) with the
 /// constraint `parameters`, as Gatekeeper does (Rego v0 syntax, `input.review.object`,
 /// `input.parameters`).
-pub fn evaluate(object: &Json, parameters: &Json, external: &ExternalData) -> Result<Vec<Violation>> {
+pub fn evaluate(
+    object: &Json,
+    parameters: &Json,
+    external: &ExternalData,
+) -> Result<Vec<Violation>> {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(true);
     engine.add_policy("template.rego".to_owned(), template_rego()?)?;

@@ -1,5 +1,6 @@
 //! The Azure Policy definitions (`policy/azure/*.json`) embed or point at the Gatekeeper
 //! ConstraintTemplate, and stay what `policy/azure/generate.py` writes.
+#![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
 use std::process::Command;
 
@@ -72,9 +73,15 @@ fn definition_shape() {
     let values = details["values"].as_object().unwrap();
     assert!(!values.is_empty());
     for (name, value) in values {
-        assert!(declared.get(name).is_some(), "{name} not declared by the template");
+        assert!(
+            declared.get(name).is_some(),
+            "{name} not declared by the template"
+        );
         assert_eq!(value, &format!("[parameters('{name}')]"));
-        assert!(params.get(name).is_some(), "{name} is not a policy parameter");
+        assert!(
+            params.get(name).is_some(),
+            "{name} is not a policy parameter"
+        );
     }
 }
 

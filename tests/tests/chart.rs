@@ -38,6 +38,9 @@ fn helm_chart() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-    assert!(out.status.success(), "chart tests failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "chart tests failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

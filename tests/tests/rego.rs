@@ -1,6 +1,7 @@
 //! The Gatekeeper ConstraintTemplate's Rego (`policy/template.yaml`), evaluated with regorus
 //! against Signet's answers (fixtures shaped as CONTRACT.md's verify item value) passed
 //! through a simulation of Gatekeeper's `external_data` builtin.
+#![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
 
 use std::collections::BTreeMap;
 
@@ -204,7 +205,11 @@ fn item_error_is_denied_with_its_message() {
     assert_denied(
         &violations,
         image,
-        &["could not process", "INVALID_REFERENCE", "must be lowercase"],
+        &[
+            "could not process",
+            "INVALID_REFERENCE",
+            "must be lowercase",
+        ],
     );
 }
 
@@ -229,7 +234,10 @@ fn null_responses_are_denied_even_without_an_error() {
         json!({"responses": null, "errors": [], "status_code": 0, "system_error": ""}),
         json!({}),
     ] {
-        let (violations, _) = run(&pod(&[SIGNED, UNSIGNED], &[], &[]), Answer::Raw(raw.clone()));
+        let (violations, _) = run(
+            &pod(&[SIGNED, UNSIGNED], &[], &[]),
+            Answer::Raw(raw.clone()),
+        );
         assert_eq!(violations.len(), 2, "{raw}: {violations:#?}");
         assert_denied(&violations, SIGNED, &["no verdict"]);
         assert_denied(&violations, UNSIGNED, &["no verdict"]);
@@ -254,7 +262,11 @@ fn system_error_with_verified_answers_still_denies() {
     response["response"]["systemError"] = json!("malformed request body");
     let (violations, _) = run(&pod(&[SIGNED], &[], &[]), Answer::Provider(response));
     assert_eq!(violations.len(), 1, "{violations:#?}");
-    assert_denied(&violations, SIGNED, &["system error", "malformed request body"]);
+    assert_denied(
+        &violations,
+        SIGNED,
+        &["system error", "malformed request body"],
+    );
 }
 
 #[test]
@@ -299,7 +311,10 @@ fn init_and_ephemeral_containers_are_verified() {
         unverified_item(init, "SIGNATURE_INVALID"),
         unverified_item(debug, "UNTRUSTED_IDENTITY"),
     ]);
-    let (violations, external) = run(&pod(&[SIGNED], &[init], &[debug]), Answer::Provider(response));
+    let (violations, external) = run(
+        &pod(&[SIGNED], &[init], &[debug]),
+        Answer::Provider(response),
+    );
     assert_eq!(sent_keys(&external), vec![debug, init, SIGNED]);
     assert_eq!(violations.len(), 2, "{violations:#?}");
     assert_denied(&violations, init, &["SIGNATURE_INVALID"]);
@@ -312,7 +327,10 @@ fn mixed_pod_denies_only_the_bad_images() {
         verified_item(SIGNED),
         unverified_item(UNSIGNED, "SIGNATURE_NOT_FOUND"),
     ]);
-    let (violations, _) = run(&pod(&[SIGNED, UNSIGNED], &[], &[]), Answer::Provider(response));
+    let (violations, _) = run(
+        &pod(&[SIGNED, UNSIGNED], &[], &[]),
+        Answer::Provider(response),
+    );
     assert_eq!(violations.len(), 1, "{violations:#?}");
     assert_denied(&violations, UNSIGNED, &["SIGNATURE_NOT_FOUND"]);
     assert!(!violations[0].msg.contains(SIGNED));
@@ -354,7 +372,11 @@ fn excluded_images_are_not_sent_and_not_denied() {
         vec![SIGNED.to_owned(), "registry.k8s.io/pause:3.9".to_owned()]
     );
     assert_eq!(violations.len(), 1, "{violations:#?}");
-    assert_denied(&violations, "registry.k8s.io/pause:3.9", &["SIGNATURE_NOT_FOUND"]);
+    assert_denied(
+        &violations,
+        "registry.k8s.io/pause:3.9",
+        &["SIGNATURE_NOT_FOUND"],
+    );
 }
 
 #[test]
@@ -362,7 +384,11 @@ fn a_pattern_without_star_is_not_a_prefix() {
     let params = json!({"excludedImages": ["mcr.microsoft.com/oss"]});
     let image = "mcr.microsoft.com/oss/kubernetes/coredns:v1.11.1";
     let response = provider_response(vec![unverified_item(image, "SIGNATURE_NOT_FOUND")]);
-    let (violations, _) = run_with(&pod(&[image], &[], &[]), &params, Answer::Provider(response));
+    let (violations, _) = run_with(
+        &pod(&[image], &[], &[]),
+        &params,
+        Answer::Provider(response),
+    );
     assert_eq!(violations.len(), 1, "{violations:#?}");
 }
 
@@ -408,7 +434,9 @@ fn template_names_match_gatekeeper_rules() {
     let template = signet_deploy_tests::template().unwrap();
     assert_eq!(template["apiVersion"], "templates.gatekeeper.sh/v1");
     assert_eq!(template["kind"], "ConstraintTemplate");
-    let kind = template["spec"]["crd"]["spec"]["names"]["kind"].as_str().unwrap();
+    let kind = template["spec"]["crd"]["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap();
     // Gatekeeper requires metadata.name to be the lower-cased kind.
     assert_eq!(template["metadata"]["name"], kind.to_lowercase());
     let rego = signet_deploy_tests::template_rego().unwrap();
