@@ -249,15 +249,17 @@ def test_walkthrough_set_flags_are_valid():
     # The flags examples/net-monitor/README.md passes on top of values-aks.yaml.
     flags = helm.parse_set_string(
         "azureWorkloadIdentity.clientId=11111111-2222-3333-4444-555555555555,"
-        "registry.acrRegistries[0]=contoso.azurecr.io"
+        "registry.acrRegistries[0]=contoso.azurecr.io,"
+        "trustStore.ca.wabbit-networks.ca\\.pem=FILE"
     )
+    assert flags["trustStore"]["ca"]["wabbit-networks"] == {"ca.pem": "FILE"}, flags
     readme = (ROOT / "examples" / "net-monitor" / "README.md").read_text()
     assert "--set azureWorkloadIdentity.clientId=" in readme
     assert '--set "registry.acrRegistries[0]=' in readme
     assert "--set-file 'trustStore.ca.wabbit-networks.ca\\.pem=" in readme
     assert "-f examples/net-monitor/values-aks.yaml" in readme
+    flags["trustStore"]["ca"]["wabbit-networks"]["ca.pem"] = TEST_CA  # --set-file reads the PEM
     values = merge(AKS_VALUES, flags)
-    values["trustStore"]["ca"]["wabbit-networks"]["ca.pem"] = TEST_CA
     objects, _ = render(values)
     config, _ = config_of(objects)
     assert config["azure"]["acrRegistries"] == ["contoso.azurecr.io"]
