@@ -16,7 +16,7 @@ fn dockerfile_builds_signet_and_runs_it_non_root_without_a_shell() {
     assert!(dockerfile.contains("cargo build --release --locked -p signet"));
     assert!(lines.contains(&"USER 65532:65532"));
     assert_eq!(
-        lines.iter().filter(|l| l.starts_with("ENTRYPOINT")).last(),
+        lines.iter().rfind(|l| l.starts_with("ENTRYPOINT")),
         Some(&r#"ENTRYPOINT ["/signet", "serve", "--config", "/etc/signet/config.yaml"]"#)
     );
     // The chart's container passes the same command as args and runs as the same UID.
