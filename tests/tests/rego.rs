@@ -1,0 +1,444 @@
+//! The Gatekeeper ConstraintTemplate's Rego (`policy/template.yaml`), evaluated with regorus
+//! against Signet's answers (fixtures shaped as CONTRACT.md's verify item value) passed
+//! through a simulation of Gatekeeper's `external_data` builtin.
+#![allow(clippy::unwrap_used)] // test helpers: a failure is a test failure
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value as Json};
+use signet_deploy_tests::{
+    evaluate, items_by_key, pod, provider_fixture, Answer, ExternalData, Violation,
+};
+
+const SIGNED: &str = "myregistry.azurecr.io/net-monitor:v1";
+const UNSIGNED: &str = "myregistry.azurecr.io/unsigned:v1";
+
+const CODES: &[&str] = &[
+    "INVALID_REFERENCE",
+    "REGISTRY_ERROR",
+    "REGISTRY_AUTH_FAILED",
+    "ARTIFACT_NOT_FOUND",
+    "SIGNATURE_NOT_FOUND",
+    "NO_TRUST_POLICY",
+    "SIGNATURE_INVALID",
+    "UNTRUSTED_SIGNER",
+    "UNTRUSTED_IDENTITY",
+    "SIGNATURE_EXPIRED",
+    "CERTIFICATE_EXPIRED",
+    "TIMESTAMP_INVALID",
+    "CERTIFICATE_REVOKED",
+    "REVOCATION_UNKNOWN",
+    "UNSUPPORTED_SIGNATURE",
+    "TIMEOUT",
+    "INTERNAL",
+];
+
+fn no_params() -> Json {
+    json!({})
+}
+
+/// A ProviderResponse with the given items.
+fn provider_response(items: Vec<Json>) -> Json {
+    json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderResponse",
+        "response": {"idempotent": true, "items": items, "systemError": ""},
+    })
+}
+
+/// The verified item of the `verified` fixture, re-keyed.
+fn verified_item(key: &str) -> Json {
+    let mut item = items_by_key(&provider_fixture("verified").unwrap())[SIGNED].clone();
+    item["key"] = json!(key);
+    item
+}
+
+/// The SIGNATURE_NOT_FOUND item of the fixture, re-keyed and with another code.
+fn unverified_item(key: &str, code: &str) -> Json {
+    let mut item =
+        items_by_key(&provider_fixture("signature-not-found").unwrap())[UNSIGNED].clone();
+    item["key"] = json!(key);
+    item["value"]["error"]["code"] = json!(code);
+    item["value"]["error"]["message"] = json!(format!("{code}: what failed, in plain words"));
+    item
+}
+
+fn run(object: &Json, answer: Answer) -> (Vec<Violation>, ExternalData) {
+    run_with(object, &no_params(), answer)
+}
+
+fn run_with(object: &Json, params: &Json, answer: Answer) -> (Vec<Violation>, ExternalData) {
+    let external = ExternalData::new(answer);
+    let violations = evaluate(object, params, &external).expect("evaluation");
+    (violations, external)
+}
+
+fn sent_keys(external: &ExternalData) -> Vec<String> {
+    let calls = external.calls();
+    assert_eq!(calls.len(), 1, "one external_data call expected: {calls:?}");
+    assert_eq!(calls[0]["provider"], "signet");
+    let mut keys: Vec<String> = calls[0]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn assert_denied(violations: &[Violation], image: &str, needles: &[&str]) {
+    let hit = violations.iter().find(|v| v.msg.contains(image));
+    let Some(hit) = hit else {
+        panic!("no violation names {image}: {violations:#?}")
+    };
+    for needle in needles {
+        assert!(
+            hit.msg.contains(needle),
+            "violation for {image} should contain {needle:?}: {}",
+            hit.msg
+        );
+    }
+}
+
+#[test]
+fn verified_image_raises_no_violation() {
+    let (violations, external) = run(
+        &pod(&[SIGNED], &[], &[]),
+        Answer::Provider(provider_fixture("verified").unwrap()),
+    );
+    assert_eq!(violations, vec![]);
+    assert_eq!(sent_keys(&external), vec![SIGNED]);
+}
+
+#[test]
+fn signature_not_found_is_denied_with_code_and_message() {
+    let (violations, _) = run(
+        &pod(&[UNSIGNED], &[], &[]),
+        Answer::Provider(provider_fixture("signature-not-found").unwrap()),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        UNSIGNED,
+        &[
+            "SIGNATURE_NOT_FOUND",
+            "no Notation signature found",
+            "0af7651916cd43dd8448eb211c80319c",
+        ],
+    );
+    assert_eq!(violations[0].details["code"], "SIGNATURE_NOT_FOUND");
+    assert_eq!(violations[0].details["image"], UNSIGNED);
+}
+
+#[test]
+fn untrusted_signer_is_denied() {
+    let image = "docker.io/library/nginx:1.27";
+    let (violations, _) = run(
+        &pod(&[image], &[], &[]),
+        Answer::Provider(provider_fixture("untrusted-signer").unwrap()),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        image,
+        &["UNTRUSTED_SIGNER", "not anchored in the trust stores"],
+    );
+}
+
+#[test]
+fn every_error_code_is_denied_and_named() {
+    for code in CODES {
+        let image = format!("myregistry.azurecr.io/app-{}:v1", code.to_lowercase());
+        let response = provider_response(vec![unverified_item(&image, code)]);
+        let (violations, _) = run(&pod(&[&image], &[], &[]), Answer::Provider(response));
+        assert_eq!(violations.len(), 1, "{code}: {violations:#?}");
+        assert_denied(
+            &violations,
+            &image,
+            &[code, &format!("{code}: what failed, in plain words")],
+        );
+        assert_eq!(violations[0].details["code"], *code);
+    }
+}
+
+#[test]
+fn verified_false_without_error_object_is_still_denied() {
+    let mut item = verified_item(SIGNED);
+    item["value"]["verified"] = json!(false);
+    item["value"]["isSuccess"] = json!(false);
+    let (violations, _) = run(
+        &pod(&[SIGNED], &[], &[]),
+        Answer::Provider(provider_response(vec![item])),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, SIGNED, &["NO_VERDICT"]);
+}
+
+#[test]
+fn value_that_is_not_a_verdict_is_denied() {
+    // isSuccess alone, a string, null: only `verified: true` admits.
+    for value in [
+        json!({"isSuccess": true}),
+        json!("true"),
+        json!(null),
+        json!({"verified": "true"}),
+    ] {
+        let item = json!({"key": SIGNED, "value": value});
+        let (violations, _) = run(
+            &pod(&[SIGNED], &[], &[]),
+            Answer::Provider(provider_response(vec![item])),
+        );
+        assert_eq!(violations.len(), 1, "{value}: {violations:#?}");
+        assert_denied(&violations, SIGNED, &["not verified"]);
+    }
+}
+
+#[test]
+fn item_error_is_denied_with_its_message() {
+    let image = "Not/A:Valid@@Reference";
+    let (violations, _) = run(
+        &pod(&[image], &[], &[]),
+        Answer::Provider(provider_fixture("invalid-reference").unwrap()),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        image,
+        &[
+            "could not process",
+            "INVALID_REFERENCE",
+            "must be lowercase",
+        ],
+    );
+}
+
+#[test]
+fn key_missing_from_the_answer_is_denied() {
+    // Signet answered only one of the two keys.
+    let (violations, external) = run(
+        &pod(&[SIGNED, UNSIGNED], &[], &[]),
+        Answer::Provider(provider_fixture("verified").unwrap()),
+    );
+    assert_eq!(sent_keys(&external), vec![SIGNED, UNSIGNED]);
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, UNSIGNED, &["no verdict", "status code 200"]);
+}
+
+#[test]
+fn null_responses_are_denied_even_without_an_error() {
+    // A failed call: Gatekeeper hands the policy `responses: null`, and an HTTP 500 may
+    // carry no system error at all.
+    for raw in [
+        json!({"responses": null, "errors": null, "status_code": 500, "system_error": ""}),
+        json!({"responses": null, "errors": [], "status_code": 0, "system_error": ""}),
+        json!({}),
+    ] {
+        let (violations, _) = run(
+            &pod(&[SIGNED, UNSIGNED], &[], &[]),
+            Answer::Raw(raw.clone()),
+        );
+        assert_eq!(violations.len(), 2, "{raw}: {violations:#?}");
+        assert_denied(&violations, SIGNED, &["no verdict"]);
+        assert_denied(&violations, UNSIGNED, &["no verdict"]);
+    }
+}
+
+#[test]
+fn system_error_denies_every_image() {
+    let (violations, _) = run(
+        &pod(&[SIGNED], &[UNSIGNED], &[]),
+        Answer::Provider(provider_fixture("system-error").unwrap()),
+    );
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    for image in [SIGNED, UNSIGNED] {
+        assert_denied(&violations, image, &["system error", "TIMEOUT", "deadline"]);
+    }
+}
+
+#[test]
+fn system_error_with_verified_answers_still_denies() {
+    let mut response = provider_fixture("verified").unwrap();
+    response["response"]["systemError"] = json!("malformed request body");
+    let (violations, _) = run(&pod(&[SIGNED], &[], &[]), Answer::Provider(response));
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        SIGNED,
+        &["system error", "malformed request body"],
+    );
+}
+
+#[test]
+fn unreachable_provider_system_error_is_denied() {
+    let raw = json!({
+        "responses": null, "errors": null, "status_code": 0,
+        "system_error": "failed to send external data request: dial tcp 10.0.0.1:8443: connect: connection refused",
+    });
+    let (violations, _) = run(&pod(&[SIGNED], &[], &[]), Answer::Raw(raw));
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, SIGNED, &["system error", "connection refused"]);
+}
+
+#[test]
+fn status_code_zero_from_the_cache_with_verified_answers_is_admitted() {
+    let mut cached = BTreeMap::new();
+    cached.insert(SIGNED.to_owned(), verified_item(SIGNED));
+    let other = "myregistry.azurecr.io/sidecar:v2";
+    cached.insert(other.to_owned(), verified_item(other));
+    let (violations, _) = run(&pod(&[SIGNED], &[other], &[]), Answer::Cached(cached));
+    assert_eq!(violations, vec![]);
+}
+
+#[test]
+fn status_code_zero_from_the_cache_with_unverified_answer_is_denied() {
+    let mut cached = BTreeMap::new();
+    cached.insert(
+        UNSIGNED.to_owned(),
+        unverified_item(UNSIGNED, "SIGNATURE_NOT_FOUND"),
+    );
+    let (violations, _) = run(&pod(&[UNSIGNED], &[], &[]), Answer::Cached(cached));
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, UNSIGNED, &["SIGNATURE_NOT_FOUND"]);
+}
+
+#[test]
+fn init_and_ephemeral_containers_are_verified() {
+    let init = "myregistry.azurecr.io/init:v1";
+    let debug = "myregistry.azurecr.io/debug:v1";
+    let response = provider_response(vec![
+        verified_item(SIGNED),
+        unverified_item(init, "SIGNATURE_INVALID"),
+        unverified_item(debug, "UNTRUSTED_IDENTITY"),
+    ]);
+    let (violations, external) = run(
+        &pod(&[SIGNED], &[init], &[debug]),
+        Answer::Provider(response),
+    );
+    assert_eq!(sent_keys(&external), vec![debug, init, SIGNED]);
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert_denied(&violations, init, &["SIGNATURE_INVALID"]);
+    assert_denied(&violations, debug, &["UNTRUSTED_IDENTITY"]);
+}
+
+#[test]
+fn mixed_pod_denies_only_the_bad_images() {
+    let response = provider_response(vec![
+        verified_item(SIGNED),
+        unverified_item(UNSIGNED, "SIGNATURE_NOT_FOUND"),
+    ]);
+    let (violations, _) = run(
+        &pod(&[SIGNED, UNSIGNED], &[], &[]),
+        Answer::Provider(response),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, UNSIGNED, &["SIGNATURE_NOT_FOUND"]);
+    assert!(!violations[0].msg.contains(SIGNED));
+}
+
+#[test]
+fn duplicate_images_are_sent_once() {
+    let (violations, external) = run(
+        &pod(&[SIGNED, SIGNED], &[SIGNED], &[]),
+        Answer::Provider(provider_fixture("verified").unwrap()),
+    );
+    assert_eq!(violations, vec![]);
+    assert_eq!(sent_keys(&external), vec![SIGNED]);
+}
+
+#[test]
+fn excluded_images_are_not_sent_and_not_denied() {
+    let params = json!({"excludedImages": [
+        "mcr.microsoft.com/oss/*",
+        "registry.k8s.io/pause:3.10",
+    ]});
+    let object = pod(
+        &[
+            SIGNED,
+            "mcr.microsoft.com/oss/kubernetes/kube-proxy:v1.31.1",
+            "registry.k8s.io/pause:3.10",
+        ],
+        &[],
+        &["registry.k8s.io/pause:3.9"],
+    );
+    // Only the signed image and the pause image that is not an exact match are sent.
+    let response = provider_response(vec![
+        verified_item(SIGNED),
+        unverified_item("registry.k8s.io/pause:3.9", "SIGNATURE_NOT_FOUND"),
+    ]);
+    let (violations, external) = run_with(&object, &params, Answer::Provider(response));
+    assert_eq!(
+        sent_keys(&external),
+        vec![SIGNED.to_owned(), "registry.k8s.io/pause:3.9".to_owned()]
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        "registry.k8s.io/pause:3.9",
+        &["SIGNATURE_NOT_FOUND"],
+    );
+}
+
+#[test]
+fn a_pattern_without_star_is_not_a_prefix() {
+    let params = json!({"excludedImages": ["mcr.microsoft.com/oss"]});
+    let image = "mcr.microsoft.com/oss/kubernetes/coredns:v1.11.1";
+    let response = provider_response(vec![unverified_item(image, "SIGNATURE_NOT_FOUND")]);
+    let (violations, _) = run_with(
+        &pod(&[image], &[], &[]),
+        &params,
+        Answer::Provider(response),
+    );
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+}
+
+#[test]
+fn all_images_excluded_makes_no_call() {
+    let params = json!({"excludedImages": ["*"]});
+    let external = ExternalData::new(Answer::Raw(json!({})));
+    let violations = evaluate(&pod(&[SIGNED], &[UNSIGNED], &[]), &params, &external).unwrap();
+    assert_eq!(violations, vec![]);
+    assert!(external.calls().is_empty());
+}
+
+#[test]
+fn workload_pod_templates_are_verified() {
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"template": {"spec": {
+            "containers": [{"name": "web", "image": UNSIGNED}],
+            "initContainers": [{"name": "init", "image": SIGNED}],
+        }}},
+    });
+    let cronjob = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "nightly", "namespace": "default"},
+        "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+            "containers": [{"name": "job", "image": UNSIGNED}],
+        }}}}},
+    });
+    for object in [deployment, cronjob] {
+        let response = provider_response(vec![
+            verified_item(SIGNED),
+            unverified_item(UNSIGNED, "SIGNATURE_NOT_FOUND"),
+        ]);
+        let (violations, _) = run(&object, Answer::Provider(response));
+        assert_eq!(violations.len(), 1, "{}: {violations:#?}", object["kind"]);
+        assert_denied(&violations, UNSIGNED, &["SIGNATURE_NOT_FOUND"]);
+    }
+}
+
+#[test]
+fn template_names_match_gatekeeper_rules() {
+    let template = signet_deploy_tests::template().unwrap();
+    assert_eq!(template["apiVersion"], "templates.gatekeeper.sh/v1");
+    assert_eq!(template["kind"], "ConstraintTemplate");
+    let kind = template["spec"]["crd"]["spec"]["names"]["kind"]
+        .as_str()
+        .unwrap();
+    // Gatekeeper requires metadata.name to be the lower-cased kind.
+    assert_eq!(template["metadata"]["name"], kind.to_lowercase());
+    let rego = signet_deploy_tests::template_rego().unwrap();
+    assert!(rego.starts_with(&format!("package {}\n", kind.to_lowercase())));
+}
