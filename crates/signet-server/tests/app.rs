@@ -1,4 +1,5 @@
 //! The HTTP application against a deterministic in-process verifier.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
