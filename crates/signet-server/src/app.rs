@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use serde::Serialize;
 use serde_json::Value;
@@ -138,6 +138,10 @@ fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&f)
         .unwrap_or_default()
+}
+
+fn declared_cap(max: usize) -> usize {
+    max.saturating_mul(4)
 }
 
 /// Why a body could not be read.
@@ -310,23 +314,38 @@ impl App {
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max as u64) {
+            .and_then(|v| v.parse::<usize>().ok());
+        // Read up to `max`; past it, keep draining (discarding) up to 4 × `max` so that the
+        // client, still writing, reads our 413 instead of a reset connection.
+        let drain_cap = declared_cap(max);
+        if declared.is_some_and(|n| n > drain_cap) {
             return Err(BodyError::TooLarge);
         }
-        let body = Limited::new(req.into_body(), max);
-        match tokio::time::timeout(self.limits.body_read_timeout, body.collect()).await {
-            Err(_) => Err(BodyError::Slow),
-            Ok(Err(e)) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    Err(BodyError::TooLarge)
-                } else {
-                    Err(BodyError::Broken(e.to_string()))
+        let read = async move {
+            let mut body = std::pin::pin!(req.into_body());
+            let mut buf = bytes::BytesMut::new();
+            let mut seen = 0usize;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| BodyError::Broken(e.to_string()))?;
+                if let Ok(data) = frame.into_data() {
+                    seen = seen.saturating_add(data.len());
+                    if seen > drain_cap {
+                        return Err(BodyError::TooLarge);
+                    }
+                    if seen <= max {
+                        buf.extend_from_slice(&data);
+                    }
                 }
             }
-            Ok(Ok(c)) => Ok(c.to_bytes()),
+            if seen > max {
+                Err(BodyError::TooLarge)
+            } else {
+                Ok(buf.freeze())
+            }
+        };
+        match tokio::time::timeout(self.limits.body_read_timeout, read).await {
+            Err(_) => Err(BodyError::Slow),
+            Ok(r) => r,
         }
     }
 

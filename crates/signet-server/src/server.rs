@@ -117,6 +117,11 @@ impl Server {
             })
         });
         let graceful = GracefulShutdown::new();
+        let probe_addr = probe_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let probes = probe_listener.map(|l| {
             let app = app.clone();
             let watcher = graceful.watcher();
@@ -126,6 +131,7 @@ impl Server {
         tokio::pin!(shutdown);
         tracing::info!(
             listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            probes = %probe_addr,
             client_auth = tls.client_auth(),
             "serving"
         );
