@@ -6,6 +6,7 @@ mod blob_verify;
 mod envelope_inspect;
 mod envelope_verify;
 mod policy_check;
+mod serve;
 mod verify;
 
 /// How a command ended (errors, exit 2, travel as `anyhow::Error`).
@@ -49,6 +50,8 @@ enum Command {
     /// Trust policy documents.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the Gatekeeper external-data provider and admission webhook (mutual TLS 1.3).
+    Serve(serve::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,5 +82,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Envelope(EnvelopeCommand::Verify(a)) => envelope_verify::run(a),
         Command::Envelope(EnvelopeCommand::Inspect(a)) => envelope_inspect::run(a),
         Command::Policy(PolicyCommand::Check(a)) => policy_check::run(a),
+        Command::Serve(a) => serve::run(a),
     }
 }

@@ -1,0 +1,385 @@
+//! `signet-loadtest`: drives `signet serve` the way Gatekeeper does (HTTP/1.1 keep-alive
+//! over TLS 1.3 with a client certificate), N connections in parallel, requests of K keys,
+//! bounded by a request count and a time limit, loopback targets only; reports throughput
+//! and latency percentiles. `floor` runs a minimal hyper + rustls server answering a fixed
+//! ProviderResponse: the cost of TLS + HTTP + JSON alone. `certs` writes a test PKI.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+#[derive(Debug, Parser)]
+#[command(name = "signet-loadtest", about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write a test PKI into DIR: ca.crt, server.{crt,key} (localhost), client-ca.crt, client.{crt,key}.
+    Certs { dir: PathBuf },
+    /// Serve a fixed ProviderResponse over mTLS 1.3 (the floor).
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:9443")]
+        listen: SocketAddr,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        client_ca: PathBuf,
+    },
+    /// Send load.
+    Run {
+        #[arg(long)]
+        addr: SocketAddr,
+        /// CA bundle of the server certificate.
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// Server name to check (SNI).
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        #[arg(long, default_value = "/v1/verify")]
+        path: String,
+        /// Keep-alive connections in parallel.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Keys per ProviderRequest.
+        #[arg(long, default_value_t = 1)]
+        keys: usize,
+        /// Distinct images cycled through (keys repeat across requests: a warm cache).
+        #[arg(long, default_value_t = 50)]
+        images: usize,
+        /// Image reference prefix; `:N` is appended.
+        #[arg(long, default_value = "registry.example/app")]
+        image: String,
+        /// Stop after this many requests in total...
+        #[arg(long, default_value_t = 20_000)]
+        requests: u64,
+        /// ...or after this many seconds.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// Requests not measured at the start (per connection).
+        #[arg(long, default_value_t = 10)]
+        warmup: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Cmd::Certs { dir } => certs(&dir),
+        Cmd::Floor {
+            listen,
+            cert,
+            key,
+            client_ca,
+        } => rt.block_on(floor(listen, &cert, &key, &client_ca)),
+        Cmd::Run {
+            addr,
+            ca,
+            cert,
+            key,
+            server_name,
+            path,
+            connections,
+            keys,
+            images,
+            image,
+            requests,
+            seconds,
+            warmup,
+        } => {
+            if !addr.ip().is_loopback() {
+                bail!("refusing {addr}: load is only ever sent to loopback addresses");
+            }
+            let config = client_config(&ca, &cert, &key)?;
+            rt.block_on(run(RunArgs {
+                addr,
+                config,
+                server_name,
+                path,
+                connections,
+                keys,
+                images,
+                image,
+                requests,
+                seconds,
+                warmup,
+            }))
+        }
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn read_certs(p: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    let bytes = std::fs::read(p).with_context(|| p.display().to_string())?;
+    Ok(CertificateDer::pem_slice_iter(&bytes).collect::<Result<_, _>>()?)
+}
+
+fn read_key(p: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
+    let bytes = std::fs::read(p).with_context(|| p.display().to_string())?;
+    Ok(PrivateKeyDer::from_pem_slice(&bytes)?)
+}
+
+fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in read_certs(ca)? {
+        roots.add(c)?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(read_certs(cert)?, read_key(key)?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+fn certs(dir: &Path) -> anyhow::Result<()> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    };
+    std::fs::create_dir_all(dir)?;
+    let ca = |cn: &str| -> anyhow::Result<(CertificateParams, KeyPair, String)> {
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::default();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let pem = p.self_signed(&key)?.pem();
+        Ok((p, key, pem))
+    };
+    let leaf = |issuer: &(CertificateParams, KeyPair, String),
+                cn: &str,
+                names: Vec<String>|
+     -> anyhow::Result<(String, String)> {
+        let key = KeyPair::generate()?;
+        let mut p = CertificateParams::new(names)?;
+        p.distinguished_name.push(DnType::CommonName, cn);
+        let iss = Issuer::from_params(&issuer.0, &issuer.1);
+        Ok((p.signed_by(&key, &iss)?.pem(), key.serialize_pem()))
+    };
+    let server_ca = ca("loadtest server CA")?;
+    let client_ca = ca("loadtest client CA")?;
+    let server = leaf(
+        &server_ca,
+        "localhost",
+        vec!["localhost".into(), "127.0.0.1".into()],
+    )?;
+    let client = leaf(&client_ca, "gatekeeper", vec!["gatekeeper".into()])?;
+    for (name, content) in [
+        ("ca.crt", &server_ca.2),
+        ("server.crt", &server.0),
+        ("server.key", &server.1),
+        ("client-ca.crt", &client_ca.2),
+        ("client.crt", &client.0),
+        ("client.key", &client.1),
+    ] {
+        std::fs::write(dir.join(name), content)?;
+    }
+    println!("wrote {}", dir.display());
+    Ok(())
+}
+
+async fn floor(
+    listen: SocketAddr,
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> anyhow::Result<()> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in read_certs(client_ca)? {
+        roots.add(c)?;
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(read_certs(cert)?, read_key(key)?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("floor listening on {}", listener.local_addr()?);
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                |req: http::Request<hyper::body::Incoming>| async move {
+                    // Read and parse the body like the real server, answer a fixed item per key.
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes())
+                        .unwrap_or_default();
+                    let keys: Vec<String> = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| serde_json::from_value(v["request"]["keys"].clone()).ok())
+                        .unwrap_or_default();
+                    let items: Vec<_> = keys
+                    .iter()
+                    .map(|k| serde_json::json!({"key": k, "value": {"verified": false, "isSuccess": false,
+                        "digest": null, "error": {"code": "INTERNAL", "message": "floor"}, "signatures": [],
+                        "traceID": "00000000000000000000000000000000", "timestamp": "2026-01-01T00:00:00Z"}}))
+                    .collect();
+                    let out = serde_json::json!({"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+                    "kind": "ProviderResponse", "response": {"idempotent": false, "items": items}});
+                    Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
+                        out.to_string(),
+                    ))))
+                },
+            );
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+struct RunArgs {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+    server_name: String,
+    path: String,
+    connections: usize,
+    keys: usize,
+    images: usize,
+    image: String,
+    requests: u64,
+    seconds: u64,
+    warmup: u64,
+}
+
+async fn run(a: RunArgs) -> anyhow::Result<()> {
+    let a = Arc::new(a);
+    let issued = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop_at = Instant::now() + Duration::from_secs(a.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..a.connections {
+        let (a, issued, errors) = (a.clone(), issued.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat: Vec<Duration> = Vec::new();
+            let Ok(mut sender) = connect(&a).await else {
+                errors.fetch_add(1, Ordering::Relaxed);
+                return (lat, Duration::ZERO);
+            };
+            let mut n = 0u64;
+            let mut measured_since = None;
+            loop {
+                if Instant::now() >= stop_at || issued.fetch_add(1, Ordering::Relaxed) >= a.requests
+                {
+                    break;
+                }
+                let keys: Vec<String> = (0..a.keys)
+                    .map(|k| {
+                        format!(
+                            "{}:{}",
+                            a.image,
+                            (c * 7919 + n as usize * a.keys + k) % a.images.max(1)
+                        )
+                    })
+                    .collect();
+                let body = serde_json::json!({"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+                    "kind": "ProviderRequest", "request": {"keys": keys}})
+                .to_string();
+                let req = http::Request::post(a.path.as_str())
+                    .header("host", a.server_name.as_str())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .unwrap_or_default();
+                let t = Instant::now();
+                let ok = match sender.send_request(req).await {
+                    Ok(resp) => {
+                        resp.status().is_success() && resp.into_body().collect().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                if !ok {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    match connect(&a).await {
+                        Ok(s) => sender = s,
+                        Err(_) => break,
+                    }
+                }
+                n += 1;
+                if n > a.warmup {
+                    measured_since.get_or_insert_with(Instant::now);
+                    lat.push(t.elapsed());
+                }
+            }
+            (lat, measured_since.map(|s| s.elapsed()).unwrap_or_default())
+        }));
+    }
+    let mut all = Vec::new();
+    let mut window = Duration::ZERO;
+    for t in tasks {
+        let (lat, w) = t.await?;
+        all.extend(lat);
+        window = window.max(w);
+    }
+    let wall = started.elapsed();
+    all.sort();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
+        all[i].as_secs_f64() * 1000.0
+    };
+    let rps = all.len() as f64 / window.as_secs_f64().max(1e-9);
+    println!(
+        "{{\"path\":\"{}\",\"connections\":{},\"keysPerRequest\":{},\"measuredRequests\":{},\"errors\":{},\"wallSeconds\":{:.2},\"requestsPerSecond\":{:.0},\"keysPerSecond\":{:.0},\"p50ms\":{:.3},\"p99ms\":{:.3},\"maxMs\":{:.3}}}",
+        a.path, a.connections, a.keys, all.len(), errors.load(Ordering::Relaxed), wall.as_secs_f64(),
+        rps, rps * a.keys as f64, pct(0.50), pct(0.99), pct(1.0)
+    );
+    Ok(())
+}
+
+async fn connect(
+    a: &RunArgs,
+) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let tcp = tokio::net::TcpStream::connect(a.addr).await?;
+    tcp.set_nodelay(true)?;
+    let tls = tokio_rustls::TlsConnector::from(a.config.clone())
+        .connect(ServerName::try_from(a.server_name.clone())?, tcp)
+        .await?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}

@@ -1,0 +1,193 @@
+//! What the server needs from the verification pipeline, and its implementation on
+//! [`signet_engine::Engine`].
+//!
+//! The server never looks inside a verdict beyond its code: [`ImageVerifier`] is the whole
+//! seam, so tests run the HTTP layer against a deterministic in-process verifier and the
+//! binary plugs in [`EngineVerifier`].
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+use signet_engine::{Engine, EngineConfig, ImageVerdict, TrustSnapshot, VerdictError};
+use signet_notation::ErrorCode;
+use tokio::time::Instant;
+
+use crate::reload::{fingerprint, Fingerprint};
+
+/// A boxed, sendable future (keeps the trait usable as `Arc<dyn ImageVerifier>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Verification as the server sees it. Implementations must answer by `deadline` (the
+/// server also cuts a key off there and answers `TIMEOUT` for it).
+pub trait ImageVerifier: Send + Sync + 'static {
+    /// The verdict for one image reference (as written in the pod spec).
+    fn verify<'a>(&'a self, image: &'a str, deadline: Instant) -> BoxFuture<'a, ImageVerdict>;
+    /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`.
+    fn pin<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<String, VerdictError>>;
+    /// Trust material is loaded and valid: verdicts can be given (`/readyz`).
+    fn is_ready(&self) -> bool;
+    /// Generation of the trust material in use (exported as a metric).
+    fn trust_generation(&self) -> u64 {
+        0
+    }
+    /// Why it is not ready, for `/readyz` and the logs.
+    fn not_ready_reason(&self) -> Option<String> {
+        None
+    }
+}
+
+/// The real pipeline, built on the first trust snapshot that loads and fed every later one.
+///
+/// Until a snapshot has loaded (bad policy at start, engine not yet able to build), verify
+/// and pin answer `INTERNAL` with the reason and `/readyz` says 503; a reload that fixes the
+/// files makes it ready without a restart.
+#[derive(Debug)]
+pub struct EngineVerifier {
+    config: EngineConfig,
+    policy: PathBuf,
+    store_root: PathBuf,
+    engine: ArcSwapOption<Engine>,
+    state: Mutex<TrustState>,
+}
+
+#[derive(Debug, Default)]
+struct TrustState {
+    generation: u64,
+    applied: Option<Fingerprint>,
+    failed: Option<Fingerprint>,
+    last_error: Option<String>,
+}
+
+impl EngineVerifier {
+    /// Builds the verifier and tries a first load (its failure is kept: see [`Self::last_error`]).
+    pub fn new(config: EngineConfig, policy: PathBuf, store_root: PathBuf) -> Self {
+        let v = EngineVerifier {
+            config,
+            policy,
+            store_root,
+            engine: ArcSwapOption::empty(),
+            state: Mutex::new(TrustState::default()),
+        };
+        let _ = v.reload_trust();
+        v
+    }
+
+    /// The directories whose changes can change the trust material.
+    pub fn watched(&self) -> Vec<(PathBuf, bool)> {
+        let parent = self
+            .policy
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        vec![(parent, false), (self.store_root.clone(), true)]
+    }
+
+    /// Why the last load failed, if it did.
+    pub fn last_error(&self) -> Option<String> {
+        self.lock().last_error.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, TrustState> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Reloads the policy and stores if their bytes changed: builds a snapshot aside,
+    /// validates it, and swaps it in (generation + 1). A failure keeps what is in use.
+    /// Returns `Ok(true)` when new material was applied, `Ok(false)` when nothing changed.
+    pub fn reload_trust(&self) -> Result<bool, String> {
+        let mut state = self.lock();
+        let fp = fingerprint(&[
+            (self.policy.clone(), false),
+            (self.store_root.clone(), true),
+        ]);
+        if state.applied == Some(fp) || state.failed == Some(fp) {
+            return Ok(false);
+        }
+        let generation = state.generation + 1;
+        let result = TrustSnapshot::load(&self.policy, &self.store_root, generation)
+            .map_err(|e| format!("trust material not loaded: {e}"))
+            .and_then(|snapshot| match self.engine.load_full() {
+                Some(engine) => {
+                    engine.set_trust(snapshot);
+                    Ok(())
+                }
+                None => Engine::new(self.config.clone(), snapshot)
+                    .map(|e| self.engine.store(Some(Arc::new(e))))
+                    .map_err(|e| format!("verification engine not built: {e}")),
+            });
+        match result {
+            Ok(()) => {
+                state.generation = generation;
+                state.applied = Some(fp);
+                state.failed = None;
+                state.last_error = None;
+                Ok(true)
+            }
+            Err(e) => {
+                // Remember the bad bytes so that polling does not retry them every tick.
+                state.failed = Some(fp);
+                state.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    fn not_ready(&self) -> VerdictError {
+        VerdictError {
+            code: ErrorCode::Internal,
+            message: self
+                .last_error()
+                .unwrap_or_else(|| "trust material not loaded".into()),
+        }
+    }
+}
+
+impl ImageVerifier for EngineVerifier {
+    fn verify<'a>(&'a self, image: &'a str, deadline: Instant) -> BoxFuture<'a, ImageVerdict> {
+        Box::pin(async move {
+            match self.engine.load_full() {
+                Some(engine) => engine.verify(image, deadline).await,
+                None => ImageVerdict::failed(image, None, self.not_ready()),
+            }
+        })
+    }
+
+    fn pin<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<String, VerdictError>> {
+        Box::pin(async move {
+            match self.engine.load_full() {
+                Some(engine) => engine.pin(image, deadline).await,
+                None => Err(self.not_ready()),
+            }
+        })
+    }
+
+    fn is_ready(&self) -> bool {
+        self.engine.load().as_ref().is_some_and(|e| e.is_ready())
+    }
+
+    fn not_ready_reason(&self) -> Option<String> {
+        self.last_error()
+    }
+
+    fn trust_generation(&self) -> u64 {
+        self.engine
+            .load()
+            .as_ref()
+            .map(|e| e.trust_generation())
+            .unwrap_or(0)
+    }
+}

@@ -1,0 +1,724 @@
+//! The service configuration file (YAML), shared by `signet serve` and `signet verify`.
+//!
+//! Unknown keys are rejected; every value is checked once at start ([`Config::validate`])
+//! with a message naming the key; command-line flags override the file.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:8443            # TLS listener (default 0.0.0.0:8443)
+//! metricsListen: 0.0.0.0:9090     # optional plain-HTTP /healthz /readyz /metrics
+//! tls:
+//!   certFile: /etc/signet/tls/tls.crt
+//!   keyFile: /etc/signet/tls/tls.key
+//!   clientCAFile: /etc/signet/gatekeeper-ca/ca.crt
+//!   insecureNoClientAuth: false   # true: no client certificates (logged every minute)
+//! trust:
+//!   policyFile: /etc/signet/policy/trustpolicy.json
+//!   storeRoot: /etc/signet/truststore
+//! registry:
+//!   dockerConfig: /etc/signet/docker/config.json
+//!   caFiles: [/etc/signet/registry-ca/ca.crt]
+//!   plainHttp: [localhost:5000]
+//!   maxSignatures: 100
+//!   maxRetries: 4
+//!   concurrency: 8
+//!   hosts:
+//!     myregistry.example:5000:
+//!       caFile: /etc/signet/registry-ca/myregistry.crt
+//!       plainHttp: false
+//!       username: puller
+//!       passwordFile: /etc/signet/registry-auth/password
+//! limits:
+//!   requestDeadline: 4s
+//!   maxKeysPerRequest: 1000
+//!   maxBodyBytes: 1048576
+//!   keyConcurrency: 64
+//!   maxConcurrentVerifications: 32
+//!   headerReadTimeout: 5s
+//!   bodyReadTimeout: 10s
+//!   handshakeTimeout: 5s
+//!   maxConnections: 1024
+//!   shutdownGrace: 20s
+//! cache:
+//!   successTTL: 5m
+//!   failureTTL: 30s
+//!   tagTTL: 30s
+//! admission:
+//!   excludeNamespaces: [kube-system, gatekeeper-system]
+//!   excludeImages: ["registry.k8s.io/*"]
+//! reload:
+//!   debounce: 500ms
+//!   pollInterval: 30s
+//! log:
+//!   level: info                   # error, warn, info, debug, trace
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A duration written `500ms`, `4s`, `5m`, `1h` (or a bare number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Dur(Duration::from_secs(n))),
+            Raw::S(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `500ms`, `4s`, `1.5s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 4s, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m or h"
+            ))
+        }
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("invalid duration {s:?}: out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The whole file. Every field is optional here; [`Config::validate`] applies defaults
+/// and requirements.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub registry: RegistryFileConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_no_client_auth: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustConfig {
+    pub policy_file: Option<PathBuf>,
+    pub store_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryFileConfig {
+    pub docker_config: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub plain_http: Vec<String>,
+    pub max_signatures: Option<usize>,
+    pub max_retries: Option<u32>,
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostConfig>,
+}
+
+/// Per-registry settings (`host[:port]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostConfig {
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub plain_http: bool,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub request_deadline: Option<Dur>,
+    pub max_keys_per_request: Option<usize>,
+    pub max_body_bytes: Option<usize>,
+    pub key_concurrency: Option<usize>,
+    pub max_concurrent_verifications: Option<usize>,
+    pub header_read_timeout: Option<Dur>,
+    pub body_read_timeout: Option<Dur>,
+    pub handshake_timeout: Option<Dur>,
+    pub max_connections: Option<usize>,
+    pub shutdown_grace: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(rename = "successTTL")]
+    pub success_ttl: Option<Dur>,
+    #[serde(rename = "failureTTL")]
+    pub failure_ttl: Option<Dur>,
+    #[serde(rename = "tagTTL")]
+    pub tag_ttl: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionConfig {
+    #[serde(default)]
+    pub exclude_namespaces: Vec<String>,
+    #[serde(default)]
+    pub exclude_images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReloadConfig {
+    pub debounce: Option<Dur>,
+    pub poll_interval: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: Option<String>,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub server: signet_server::ServerSettings,
+    pub tls: signet_server::TlsSettings,
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
+    pub engine: EngineSettings,
+    pub log_level: String,
+}
+
+/// The engine's settings before the registry credentials are read.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub registry: RegistryFileConfig,
+    pub max_concurrent_verifications: usize,
+    pub success_ttl: Duration,
+    pub failure_ttl: Duration,
+    pub tag_ttl: Duration,
+}
+
+/// Reads and parses a configuration file (unknown keys are errors).
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let bytes = crate::input::read_file(path, 1024 * 1024, "configuration file")?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Config::default());
+    }
+    serde_yaml::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))
+}
+
+fn must_exist(errors: &mut Vec<String>, key: &str, path: &Path, dir: bool) {
+    match std::fs::metadata(path) {
+        Ok(m) if dir && !m.is_dir() => {
+            errors.push(format!("{key}: {} is not a directory", path.display()))
+        }
+        Ok(m) if !dir && m.is_dir() => errors.push(format!(
+            "{key}: {} is a directory, not a file",
+            path.display()
+        )),
+        Ok(_) => {}
+        Err(e) => errors.push(format!("{key}: {}: {e}", path.display())),
+    }
+}
+
+impl Config {
+    /// Checks everything and applies defaults; the error lists every problem, one a line.
+    pub fn validate(&self) -> anyhow::Result<ServeSettings> {
+        let mut errors: Vec<String> = Vec::new();
+        let addr = |key: &str, v: Option<&str>, default: Option<&str>, errors: &mut Vec<String>| {
+            let v = v.or(default)?;
+            match v.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(format!("{key}: {v:?} is not an address like 0.0.0.0:8443"));
+                    None
+                }
+            }
+        };
+        let listen = addr(
+            "listen",
+            self.listen.as_deref(),
+            Some("0.0.0.0:8443"),
+            &mut errors,
+        );
+        let metrics_listen = addr(
+            "metricsListen",
+            self.metrics_listen.as_deref(),
+            None,
+            &mut errors,
+        );
+
+        let t = &self.tls;
+        let cert = t.cert_file.clone();
+        let key = t.key_file.clone();
+        if cert.is_none() {
+            errors.push("tls.certFile (--tls-cert) is required: TLS is not optional".into());
+        }
+        if key.is_none() {
+            errors.push("tls.keyFile (--tls-key) is required: TLS is not optional".into());
+        }
+        match (&t.client_ca_file, t.insecure_no_client_auth) {
+            (None, false) => errors.push(
+                "tls.clientCAFile (--client-ca) is required: the CA that issued Gatekeeper's \
+                 client certificate; set tls.insecureNoClientAuth: true \
+                 (--insecure-no-client-auth) to serve anyone who can reach the port"
+                    .into(),
+            ),
+            (Some(_), true) => errors
+                .push("tls.clientCAFile and tls.insecureNoClientAuth exclude each other".into()),
+            _ => {}
+        }
+        for (k, p) in [
+            ("tls.certFile", &cert),
+            ("tls.keyFile", &key),
+            ("tls.clientCAFile", &t.client_ca_file),
+        ] {
+            if let Some(p) = p {
+                must_exist(&mut errors, k, p, false);
+            }
+        }
+
+        let policy = self.trust.policy_file.clone();
+        let store = self.trust.store_root.clone();
+        match &policy {
+            None => errors.push("trust.policyFile (--trust-policy) is required".into()),
+            Some(p) => must_exist(&mut errors, "trust.policyFile", p, false),
+        }
+        match &store {
+            None => errors.push("trust.storeRoot (--trust-store) is required".into()),
+            Some(p) => must_exist(&mut errors, "trust.storeRoot", p, true),
+        }
+
+        let r = &self.registry;
+        if let Some(p) = &r.docker_config {
+            must_exist(&mut errors, "registry.dockerConfig", p, false);
+        }
+        for p in &r.ca_files {
+            must_exist(&mut errors, "registry.caFiles", p, false);
+        }
+        for h in &r.plain_http {
+            if h.is_empty() || h.contains('/') || h.contains("://") {
+                errors.push(format!("registry.plainHttp: {h:?} must be host[:port]"));
+            }
+        }
+        for (host, hc) in &r.hosts {
+            if host.is_empty() || host.contains('/') {
+                errors.push(format!("registry.hosts: {host:?} must be host[:port]"));
+            }
+            if let Some(p) = &hc.ca_file {
+                must_exist(
+                    &mut errors,
+                    &format!("registry.hosts.{host}.caFile"),
+                    p,
+                    false,
+                );
+            }
+            match (&hc.username, &hc.password_file) {
+                (Some(_), None) | (None, Some(_)) => errors.push(format!(
+                    "registry.hosts.{host}: username and passwordFile go together"
+                )),
+                (Some(_), Some(p)) => must_exist(
+                    &mut errors,
+                    &format!("registry.hosts.{host}.passwordFile"),
+                    p,
+                    false,
+                ),
+                _ => {}
+            }
+        }
+        for (k, v) in [
+            ("registry.maxSignatures", r.max_signatures),
+            ("registry.concurrency", r.concurrency),
+        ] {
+            if v == Some(0) {
+                errors.push(format!("{k}: must be at least 1"));
+            }
+        }
+
+        let l = &self.limits;
+        let d = signet_server::Limits::default();
+        let dur = |key: &str,
+                   v: Option<Dur>,
+                   default: Duration,
+                   min: Duration,
+                   max: Duration,
+                   errors: &mut Vec<String>| {
+            let v = v.map(|d| d.0).unwrap_or(default);
+            if v < min || v > max {
+                errors.push(format!("{key}: {v:?} is out of range [{min:?}, {max:?}]"));
+            }
+            v
+        };
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        let request_deadline = dur(
+            "limits.requestDeadline",
+            l.request_deadline,
+            d.request_deadline,
+            ms(100),
+            s(29),
+            &mut errors,
+        );
+        let header_read_timeout = dur(
+            "limits.headerReadTimeout",
+            l.header_read_timeout,
+            d.header_read_timeout,
+            ms(100),
+            s(300),
+            &mut errors,
+        );
+        let body_read_timeout = dur(
+            "limits.bodyReadTimeout",
+            l.body_read_timeout,
+            d.body_read_timeout,
+            ms(100),
+            s(300),
+            &mut errors,
+        );
+        let handshake_timeout = dur(
+            "limits.handshakeTimeout",
+            l.handshake_timeout,
+            d.handshake_timeout,
+            ms(100),
+            s(300),
+            &mut errors,
+        );
+        let shutdown_grace = dur(
+            "limits.shutdownGrace",
+            l.shutdown_grace,
+            d.shutdown_grace,
+            s(0),
+            s(3600),
+            &mut errors,
+        );
+        let count = |key: &str,
+                     v: Option<usize>,
+                     default: usize,
+                     min: usize,
+                     max: usize,
+                     errors: &mut Vec<String>| {
+            let v = v.unwrap_or(default);
+            if v < min || v > max {
+                errors.push(format!("{key}: {v} is out of range [{min}, {max}]"));
+            }
+            v
+        };
+        let max_keys = count(
+            "limits.maxKeysPerRequest",
+            l.max_keys_per_request,
+            d.max_keys,
+            1,
+            100_000,
+            &mut errors,
+        );
+        let max_body_bytes = count(
+            "limits.maxBodyBytes",
+            l.max_body_bytes,
+            d.max_body_bytes,
+            1024,
+            64 << 20,
+            &mut errors,
+        );
+        let key_concurrency = count(
+            "limits.keyConcurrency",
+            l.key_concurrency,
+            d.key_concurrency,
+            1,
+            10_000,
+            &mut errors,
+        );
+        let max_connections = count(
+            "limits.maxConnections",
+            l.max_connections,
+            d.max_connections,
+            1,
+            100_000,
+            &mut errors,
+        );
+        let max_concurrent_verifications = count(
+            "limits.maxConcurrentVerifications",
+            l.max_concurrent_verifications,
+            32,
+            1,
+            10_000,
+            &mut errors,
+        );
+
+        let c = &self.cache;
+        let success_ttl = dur(
+            "cache.successTTL",
+            c.success_ttl,
+            s(300),
+            s(0),
+            s(86_400),
+            &mut errors,
+        );
+        let failure_ttl = dur(
+            "cache.failureTTL",
+            c.failure_ttl,
+            s(30),
+            s(0),
+            s(86_400),
+            &mut errors,
+        );
+        let tag_ttl = dur(
+            "cache.tagTTL",
+            c.tag_ttl,
+            s(30),
+            s(0),
+            s(86_400),
+            &mut errors,
+        );
+
+        let rd = signet_server::ReloadSettings::default();
+        let debounce = dur(
+            "reload.debounce",
+            self.reload.debounce,
+            rd.debounce,
+            ms(0),
+            s(60),
+            &mut errors,
+        );
+        let poll_interval = dur(
+            "reload.pollInterval",
+            self.reload.poll_interval,
+            rd.poll_interval,
+            ms(100),
+            s(86_400),
+            &mut errors,
+        );
+
+        for (k, list) in [
+            (
+                "admission.excludeNamespaces",
+                &self.admission.exclude_namespaces,
+            ),
+            ("admission.excludeImages", &self.admission.exclude_images),
+        ] {
+            if list.iter().any(|p| p.trim().is_empty()) {
+                errors.push(format!("{k}: empty pattern"));
+            }
+        }
+
+        let log_level = self.log.level.clone().unwrap_or_else(|| "info".into());
+        if !matches!(
+            log_level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            errors.push(format!(
+                "log.level: {log_level:?} is not one of error, warn, info, debug, trace"
+            ));
+        }
+
+        match (listen, cert, key, policy, store) {
+            (Some(listen), Some(cert), Some(key), Some(policy), Some(store))
+                if errors.is_empty() =>
+            {
+                Ok(ServeSettings {
+                    server: signet_server::ServerSettings {
+                        listen,
+                        metrics_listen,
+                        limits: signet_server::Limits {
+                            request_deadline,
+                            max_keys,
+                            max_body_bytes,
+                            key_concurrency,
+                            header_read_timeout,
+                            body_read_timeout,
+                            handshake_timeout,
+                            max_connections,
+                            shutdown_grace,
+                        },
+                        admission: signet_server::AdmissionSettings {
+                            exclude_namespaces: self.admission.exclude_namespaces.clone(),
+                            exclude_images: self.admission.exclude_images.clone(),
+                        },
+                        reload: signet_server::ReloadSettings {
+                            debounce,
+                            poll_interval,
+                        },
+                    },
+                    tls: signet_server::TlsSettings {
+                        cert,
+                        key,
+                        client_ca: self.tls.client_ca_file.clone(),
+                    },
+                    trust_policy: policy,
+                    trust_store: store,
+                    engine: EngineSettings {
+                        registry: self.registry.clone(),
+                        max_concurrent_verifications,
+                        success_ttl,
+                        failure_ttl,
+                        tag_ttl,
+                    },
+                    log_level,
+                })
+            }
+            _ => anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  ")),
+        }
+    }
+}
+
+impl EngineSettings {
+    /// Reads the credentials and CA files and builds the engine configuration.
+    pub fn engine_config(&self) -> anyhow::Result<signet_engine::EngineConfig> {
+        use anyhow::Context as _;
+        let r = &self.registry;
+        let mut registry = signet_registry::RegistryConfig::default();
+        let mut docker = match &r.docker_config {
+            Some(p) => signet_registry::DockerConfig::from_file(p)
+                .with_context(|| format!("registry.dockerConfig {}", p.display()))?,
+            None => signet_registry::DockerConfig::default(),
+        };
+        for p in &r.ca_files {
+            let pem =
+                std::fs::read(p).with_context(|| format!("registry.caFiles {}", p.display()))?;
+            registry
+                .add_ca_pem(&pem)
+                .with_context(|| format!("registry.caFiles {}", p.display()))?;
+        }
+        for h in &r.plain_http {
+            registry.allow_plain_http(h);
+        }
+        for (host, hc) in &r.hosts {
+            if let Some(p) = &hc.ca_file {
+                let pem = std::fs::read(p)
+                    .with_context(|| format!("registry.hosts.{host}.caFile {}", p.display()))?;
+                registry
+                    .add_host_ca_pem(host, &pem)
+                    .with_context(|| format!("registry.hosts.{host}.caFile {}", p.display()))?;
+            }
+            if hc.plain_http {
+                registry.allow_plain_http(host);
+            }
+            if let (Some(user), Some(pf)) = (&hc.username, &hc.password_file) {
+                let password = std::fs::read_to_string(pf).with_context(|| {
+                    format!("registry.hosts.{host}.passwordFile {}", pf.display())
+                })?;
+                docker.insert(
+                    host,
+                    signet_registry::Credential::Basic {
+                        username: user.clone(),
+                        password: password.trim_end_matches(['\n', '\r']).to_owned(),
+                    },
+                );
+            }
+        }
+        registry.credentials = docker.into_source();
+        if let Some(n) = r.max_signatures {
+            registry.max_signatures = n;
+        }
+        if let Some(n) = r.max_retries {
+            registry.max_retries = n;
+        }
+        if let Some(n) = r.concurrency {
+            registry.concurrency = n;
+        }
+        Ok(signet_engine::EngineConfig {
+            registry,
+            max_concurrent_verifications: self.max_concurrent_verifications,
+            success_ttl: self.success_ttl,
+            failure_ttl: self.failure_ttl,
+            tag_ttl: self.tag_ttl,
+            fixed_time: None,
+            ..signet_engine::EngineConfig::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_place() {
+        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadlin: 4s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `requestDeadlin`"), "{e}");
+        assert!(e.contains("limits"), "{e}");
+        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadline: 4 parsecs\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_every_problem() {
+        let c: Config = serde_yaml::from_str(
+            "listen: nowhere\nlimits:\n  requestDeadline: 60s\n  maxKeysPerRequest: 0\nlog:\n  level: loud\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        for needle in [
+            "listen: \"nowhere\"",
+            "tls.certFile",
+            "tls.clientCAFile",
+            "trust.policyFile",
+            "limits.requestDeadline: 60s",
+            "limits.maxKeysPerRequest: 0",
+            "log.level",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+    }
+}
