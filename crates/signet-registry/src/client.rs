@@ -408,15 +408,11 @@ impl Inner {
                 deadline,
             })
             .await?;
-        match get.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound {
-                    repository: reference.name(),
-                    what,
-                })
-            }
-            status => return Err(status_error(&get, &what, status)),
+        if !found(&get, &what)? {
+            return Err(RegistryError::NotFound {
+                repository: reference.name(),
+                what,
+            });
         }
         let digest = match reference.digest() {
             Some(expected) => {
@@ -572,20 +568,16 @@ impl Inner {
                     deadline,
                 })
                 .await?;
-            match got.status {
-                StatusCode::OK => {}
-                StatusCode::NOT_FOUND if page == 0 => return Ok(None),
-                status => return Err(status_error(&got, what, status)),
+            if !found(&got, what)? {
+                if page == 0 {
+                    return Ok(None);
+                }
+                return Err(status_error(&got, what, StatusCode::NOT_FOUND));
             }
             let filtered = header_str(&got.headers, "oci-filters-applied")
                 .map(|v| v.split(',').any(|f| f.trim() == "artifactType"))
                 .unwrap_or(false);
-            let index: ImageIndex =
-                serde_json::from_slice(&got.body).map_err(|e| RegistryError::Malformed {
-                    host: got.host.clone(),
-                    what: what.into(),
-                    message: e.to_string(),
-                })?;
+            let index = parse_index(&got, what)?;
             for d in index.manifests() {
                 let artifact_type = d.artifact_type().as_ref().map(|m| m.to_string());
                 if !filtered && artifact_type.as_deref() != Some(NOTATION_ARTIFACT_TYPE) {
@@ -633,17 +625,10 @@ impl Inner {
                 deadline,
             })
             .await?;
-        match got.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(Vec::new()),
-            status => return Err(status_error(&got, &what, status)),
+        if !found(&got, &what)? {
+            return Ok(Vec::new());
         }
-        let index: ImageIndex =
-            serde_json::from_slice(&got.body).map_err(|e| RegistryError::Malformed {
-                host: got.host.clone(),
-                what: what.clone(),
-                message: e.to_string(),
-            })?;
+        let index = parse_index(&got, &what)?;
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for d in index.manifests() {
@@ -700,15 +685,11 @@ impl Inner {
                 deadline,
             })
             .await?;
-        match got.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound {
-                    repository: repository.name(),
-                    what,
-                })
-            }
-            status => return Err(status_error(&got, &what, status)),
+        if !found(&got, &what)? {
+            return Err(RegistryError::NotFound {
+                repository: repository.name(),
+                what,
+            });
         }
         check_digest(&what, &cand.digest, &got.body)?;
         if got.body.len() as u64 != cand.size {
@@ -831,15 +812,11 @@ impl Inner {
             }
             other => other?,
         };
-        match got.status {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => {
-                return Err(RegistryError::NotFound {
-                    repository: repository.name(),
-                    what,
-                })
-            }
-            status => return Err(status_error(&got, &what, status)),
+        if !found(&got, &what)? {
+            return Err(RegistryError::NotFound {
+                repository: repository.name(),
+                what,
+            });
         }
         if got.body.len() as u64 != size {
             return Err(RegistryError::SizeMismatch {
@@ -1291,6 +1268,24 @@ fn check_digest(what: &str, expected: &str, body: &[u8]) -> Result<(), RegistryE
             actual: alg.digest(body),
         })
     }
+}
+
+/// 200 → `Ok(true)`, 404 → `Ok(false)`; any other status is an error naming what was asked.
+fn found(got: &Fetched, what: &str) -> Result<bool, RegistryError> {
+    match got.status {
+        StatusCode::OK => Ok(true),
+        StatusCode::NOT_FOUND => Ok(false),
+        status => Err(status_error(got, what, status)),
+    }
+}
+
+/// The image index of a successful answer.
+fn parse_index(got: &Fetched, what: &str) -> Result<ImageIndex, RegistryError> {
+    serde_json::from_slice(&got.body).map_err(|e| RegistryError::Malformed {
+        host: got.host.clone(),
+        what: what.into(),
+        message: e.to_string(),
+    })
 }
 
 fn status_error(got: &Fetched, what: &str, status: StatusCode) -> RegistryError {
