@@ -105,8 +105,6 @@ pub enum TimestampError {
     Untrusted { subject: String },
     #[error("timestamp certificate chain is invalid: {0}")]
     Chain(#[from] ChainError),
-    #[error("timestamp time {time} is later than the verification time {at}")]
-    InFuture { time: Instant, at: Instant },
 }
 
 /// TSTInfo (RFC 3161 §2.4.2), with `genTime` kept raw: `der`'s GeneralizedTime refuses
@@ -278,13 +276,11 @@ pub fn inspect_timestamp(token_der: &[u8]) -> Result<TimestampSummary, Timestamp
 
 /// Verifies an RFC 3161 timestamp token (`token_der`, a CMS ContentInfo) countersigning
 /// `signature` (the envelope's signature value), against trusted TSA roots (a `tsa` store).
-/// `at` is the verification time: a timestamp later than `at` (beyond its accuracy) is
-/// refused.
+/// Like notation-go, a timestamp later than "now" is not refused: the TSA vouches for it.
 pub fn verify_timestamp(
     token_der: &[u8],
     signature: &[u8],
     tsa_roots: &[Certificate],
-    at: Instant,
 ) -> Result<VerifiedTimestamp, TimestampError> {
     let ParsedToken {
         signed_data: sd,
@@ -359,15 +355,11 @@ pub fn verify_timestamp(
     let tsa_chain = build_chain(&signer_cert, &certs, tsa_roots)?;
     chain::validate_timestamping_chain(&tsa_chain, Some(time))?;
 
-    let verified = VerifiedTimestamp {
+    Ok(VerifiedTimestamp {
         time,
         accuracy,
         tsa_chain,
-    };
-    if verified.earliest() > at {
-        return Err(TimestampError::InFuture { time, at });
-    }
-    Ok(verified)
+    })
 }
 
 /// Parses a DER GeneralizedTime `YYYYMMDDHHMMSS[.f+]Z`.
@@ -594,12 +586,10 @@ mod tests {
         Certificate::parse_pem(&data(name)).expect("pem")
     }
 
-    const AT: Instant = time::macros::datetime!(2030-01-01 00:00:00 UTC);
-
     #[test]
     fn rsa_token_verifies() {
         let roots = pem("root.pem");
-        let ts = verify_timestamp(&data("token-rsa.tst"), &data("signature.bin"), &roots, AT)
+        let ts = verify_timestamp(&data("token-rsa.tst"), &data("signature.bin"), &roots)
             .expect("verifies");
         assert_eq!(ts.time, time::macros::datetime!(2026-12-02 01:56:44 UTC));
         assert_eq!(
@@ -615,7 +605,7 @@ mod tests {
     #[test]
     fn ec_token_verifies() {
         let roots = pem("ec-root.pem");
-        let ts = verify_timestamp(&data("token-ec.tst"), &data("signature.bin"), &roots, AT)
+        let ts = verify_timestamp(&data("token-ec.tst"), &data("signature.bin"), &roots)
             .expect("verifies");
         assert_eq!(ts.time, time::macros::datetime!(2026-12-02 01:56:46 UTC));
         assert_eq!(ts.tsa_chain.len(), 2);
@@ -626,7 +616,7 @@ mod tests {
         let mut sig = data("signature.bin");
         sig[0] ^= 1;
         assert_eq!(
-            verify_timestamp(&data("token-rsa.tst"), &sig, &pem("root.pem"), AT),
+            verify_timestamp(&data("token-rsa.tst"), &sig, &pem("root.pem")),
             Err(TimestampError::ImprintMismatch)
         );
     }
@@ -637,13 +627,12 @@ mod tests {
             &data("token-rsa.tst"),
             &data("signature.bin"),
             &pem("other-root.pem"),
-            AT,
         );
         assert!(
             matches!(err, Err(TimestampError::Untrusted { .. })),
             "{err:?}"
         );
-        let err = verify_timestamp(&data("token-rsa.tst"), &data("signature.bin"), &[], AT);
+        let err = verify_timestamp(&data("token-rsa.tst"), &data("signature.bin"), &[]);
         assert!(
             matches!(err, Err(TimestampError::Untrusted { .. })),
             "{err:?}"
@@ -653,25 +642,9 @@ mod tests {
             &data("token-rsa.tst"),
             &data("signature.bin"),
             &pem("ec-root.pem"),
-            AT,
         );
         assert!(
             matches!(err, Err(TimestampError::Untrusted { .. })),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn future_timestamp_is_refused() {
-        let early = time::macros::datetime!(2025-06-01 00:00:00 UTC);
-        let err = verify_timestamp(
-            &data("token-rsa.tst"),
-            &data("signature.bin"),
-            &pem("root.pem"),
-            early,
-        );
-        assert!(
-            matches!(err, Err(TimestampError::InFuture { .. })),
             "{err:?}"
         );
     }
@@ -682,10 +655,10 @@ mod tests {
         let sig = data("signature.bin");
         let roots = pem("root.pem");
         assert!(matches!(
-            verify_timestamp(&[], &sig, &roots, AT),
+            verify_timestamp(&[], &sig, &roots),
             Err(TimestampError::Malformed(_))
         ));
-        assert!(verify_timestamp(&token[..token.len() / 2], &sig, &roots, AT).is_err());
+        assert!(verify_timestamp(&token[..token.len() / 2], &sig, &roots).is_err());
         // Flip every byte in turn: nothing panics, and nothing verifies but flips in the
         // parts no verifier relies on: the token's copy of the root (the trusted root from
         // the store anchors the chain) and SignedData.digestAlgorithms (bytes 28..43 of this
@@ -700,7 +673,7 @@ mod tests {
         for i in 0..token.len() {
             let mut t = token.clone();
             t[i] ^= 0x5a;
-            if verify_timestamp(&t, &sig, &roots, AT).is_ok() {
+            if verify_timestamp(&t, &sig, &roots).is_ok() {
                 assert!(harmless(i), "token corrupted at byte {i} still verifies");
             }
         }
@@ -710,12 +683,12 @@ mod tests {
         let n = t.len();
         t[n - 10] ^= 1;
         assert!(matches!(
-            verify_timestamp(&t, &sig, &roots, AT),
+            verify_timestamp(&t, &sig, &roots),
             Err(TimestampError::SignatureInvalid(_))
         ));
         let big = vec![0u8; MAX_TOKEN_BYTES + 1];
         assert!(matches!(
-            verify_timestamp(&big, &sig, &roots, AT),
+            verify_timestamp(&big, &sig, &roots),
             Err(TimestampError::TooLarge { .. })
         ));
     }
@@ -746,10 +719,9 @@ mod tests {
             let bytes = std::fs::read(crate::test_support::vector(rel)).expect("read root");
             roots.extend(Certificate::parse_pem_or_der(&bytes).expect("root"));
         }
-        let at = time::macros::datetime!(2025-06-01 00:00:00 UTC);
         // The token is signed by a Microsoft TSA whose root is not in the corpus: parsing,
         // imprint, attributes and signature pass, and the chain is refused as untrusted.
-        let err = verify_timestamp(&token, &sig, &roots, at);
+        let err = verify_timestamp(&token, &sig, &roots);
         assert!(
             matches!(err, Err(TimestampError::Untrusted { .. })),
             "{err:?}"
@@ -778,7 +750,7 @@ mod tests {
             .cloned()
             .collect();
         assert!(!issuers.is_empty(), "{certs:?}");
-        let err = verify_timestamp(&token, &sig, &issuers, at);
+        let err = verify_timestamp(&token, &sig, &issuers);
         assert!(
             matches!(
                 err,
@@ -788,7 +760,7 @@ mod tests {
         );
         // Not over another signature.
         assert_eq!(
-            verify_timestamp(&token, b"other", &roots, at),
+            verify_timestamp(&token, b"other", &roots),
             Err(TimestampError::ImprintMismatch)
         );
     }
@@ -805,9 +777,8 @@ mod tests {
         )))
         .expect("read");
         let roots = Certificate::parse_pem_or_der(&root).expect("root");
-        let at = time::macros::datetime!(2030-01-01 00:00:00 UTC);
         // Whatever it timestamps, it must not verify.
-        let err = verify_timestamp(&token, b"notation", &roots, at);
+        let err = verify_timestamp(&token, b"notation", &roots);
         assert!(err.is_err(), "{err:?}");
     }
 

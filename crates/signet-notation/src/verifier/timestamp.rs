@@ -100,7 +100,7 @@ pub(super) fn authentic_timestamp(
             statement.name
         )));
     }
-    let stamp = crate::timestamp::verify_timestamp(token, &envelope.signature, &tsa_roots, at)
+    let stamp = crate::timestamp::verify_timestamp(token, &envelope.signature, &tsa_roots)
         .map_err(|e| {
             timestamp_failure(format!("the timestamp countersignature is invalid: {e}"))
         })?;

@@ -1,0 +1,234 @@
+//! A timestamp countersignature through the whole verifier: a JWS signed by a short-lived
+//! certificate, countersigned by a real RFC 3161 TSA (the `openssl ts` responder), verified
+//! after the certificate expired. The TSA PKI and token are made by the `openssl` CLI at test
+//! time, because the token must cover this run's envelope signature.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use signet_notation::policy::parse_oci;
+use signet_notation::truststore::{StoreType, TrustStore};
+use signet_notation::verifier::{verify_signature, Target, TrustStores, VerifyOptions};
+use signet_notation::{Certificate, Descriptor, ErrorCode};
+use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa};
+use support::{DIGEST, MANIFEST_MEDIA_TYPE, REPO, SIZE};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI is needed (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A TSA root and TSA certificate (critical EKU timeStamping), and a responder config.
+fn make_tsa(dir: &Path) {
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[ leaf ]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\nextendedKeyUsage = critical, timeStamping\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("ts.cnf"),
+        "[ tsa ]\ndefault_tsa = tsa_config\n[ tsa_config ]\ndir = .\nserial = ./tsaserial\ncrypto_device = builtin\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\nsigner_digest = sha256\naccuracy = secs:1\nordering = yes\ntsa_name = no\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("tsaserial"), "01\n").unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "root.key",
+            "-out",
+            "root.pem",
+            "-subj",
+            "/CN=Signet Test TSA Root",
+            "-days",
+            "3650",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=Signet Test TSA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "root.pem",
+            "-CAkey",
+            "root.key",
+            "-CAcreateserial",
+            "-days",
+            "3650",
+            "-extfile",
+            "ext.cnf",
+            "-extensions",
+            "leaf",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+}
+
+/// An RFC 3161 token over `signature`.
+fn timestamp(dir: &Path, signature: &[u8]) -> Vec<u8> {
+    std::fs::write(dir.join("sig.bin"), signature).unwrap();
+    openssl(
+        dir,
+        &[
+            "ts", "-query", "-data", "sig.bin", "-sha256", "-cert", "-out", "req.tsq",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "ts",
+            "-reply",
+            "-queryfile",
+            "req.tsq",
+            "-signer",
+            "leaf.pem",
+            "-inkey",
+            "leaf.key",
+            "-chain",
+            "root.pem",
+            "-config",
+            "ts.cnf",
+            "-token_out",
+            "-out",
+            "token.tst",
+        ],
+    );
+    std::fs::read(dir.join("token.tst")).unwrap()
+}
+
+/// Puts a token into the JWS unprotected header (which the signature does not cover).
+fn with_token(jws: &[u8], token: &[u8]) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(jws).unwrap();
+    v["header"]["io.cncf.notary.timestampSignature"] = STANDARD.encode(token).into();
+    serde_json::to_vec(&v).unwrap()
+}
+
+fn statement(stores: &str) -> signet_notation::policy::Statement {
+    let doc = format!(
+        r#"{{"version":"1.0","trustPolicies":[{{"name":"ts","registryScopes":["{REPO}"],"signatureVerification":{{"level":"strict"}},"trustStores":{stores},"trustedIdentities":["*"]}}]}}"#
+    );
+    parse_oci(doc.as_bytes()).unwrap().statements.remove(0)
+}
+
+#[test]
+fn timestamp_extends_trust_past_certificate_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tsa(dir.path());
+    let now = time::OffsetDateTime::now_utc();
+    let ca = TestCa::new("root", KeyKind::P256);
+    let mut leaf = LeafOptions::new("short-lived", KeyKind::P256);
+    leaf.not_before = now - time::Duration::days(30);
+    leaf.not_after = now + time::Duration::days(1);
+    let signer = ca.issue(&leaf);
+    let mut options = SignOptions::new(EnvelopeKind::Jws, MANIFEST_MEDIA_TYPE, DIGEST, SIZE);
+    options.signing_time = now - time::Duration::minutes(1);
+    let jws = signer.sign(&options);
+    let signature = {
+        let v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
+        URL_SAFE_NO_PAD
+            .decode(v["signature"].as_str().unwrap())
+            .unwrap()
+    };
+    let stamped = with_token(&jws, &timestamp(dir.path(), &signature));
+    let foreign = with_token(&jws, &timestamp(dir.path(), b"another signature"));
+
+    let tsa_root =
+        Certificate::parse_pem(&std::fs::read(dir.path().join("root.pem")).unwrap()).unwrap();
+    let stores = TrustStores::from_stores([
+        TrustStore {
+            store_type: StoreType::Ca,
+            name: "ca".into(),
+            certificates: vec![Certificate::from_der(ca.cert_der().to_vec()).unwrap()],
+        },
+        TrustStore {
+            store_type: StoreType::Tsa,
+            name: "tsa".into(),
+            certificates: tsa_root,
+        },
+    ]);
+    let descriptor = Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: DIGEST.into(),
+        size: SIZE,
+        annotations: None,
+        artifact_type: None,
+    };
+    let metadata = BTreeMap::new();
+    let later = VerifyOptions {
+        at: now + time::Duration::days(30),
+        user_metadata: &metadata,
+    };
+    let verify = |envelope: &[u8], statement: &signet_notation::policy::Statement| {
+        verify_signature(
+            envelope,
+            "application/jose+json",
+            Target::Oci(&descriptor),
+            statement,
+            &stores,
+            &later,
+        )
+    };
+    let with_tsa = statement(r#"["ca:ca","tsa:tsa"]"#);
+    let without_tsa = statement(r#"["ca:ca"]"#);
+
+    let verdict = verify(&stamped, &with_tsa);
+    assert!(verdict.verified, "{:?}", verdict.failure);
+    // No tsa store in the policy: the timestamp is not consulted, the expired chain fails.
+    assert_eq!(
+        verify(&stamped, &without_tsa).failure.unwrap().code,
+        ErrorCode::CertificateExpired
+    );
+    // A token countersigning other bytes (swapped in the unprotected header).
+    assert_eq!(
+        verify(&foreign, &with_tsa).failure.unwrap().code,
+        ErrorCode::TimestampInvalid
+    );
+    // No token at all while the policy requires one.
+    assert_eq!(
+        verify(&jws, &with_tsa).failure.unwrap().code,
+        ErrorCode::TimestampInvalid
+    );
+}
