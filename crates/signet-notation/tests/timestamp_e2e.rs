@@ -146,6 +146,17 @@ fn with_token(jws: &[u8], token: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// Puts a token into the COSE unprotected header, keeping every signed byte as it was.
+fn with_cose_token(cose: &[u8], token: &[u8]) -> Vec<u8> {
+    use coset::TaggedCborSerializable as _;
+    let mut sign1 = coset::CoseSign1::from_tagged_slice(cose).unwrap();
+    sign1.unprotected.rest.push((
+        coset::Label::Text("io.cncf.notary.timestampSignature".into()),
+        coset::cbor::Value::Bytes(token.to_vec()),
+    ));
+    sign1.to_tagged_vec().unwrap()
+}
+
 fn statement(stores: &str) -> signet_notation::policy::Statement {
     let doc = format!(
         r#"{{"version":"1.0","trustPolicies":[{{"name":"ts","registryScopes":["{REPO}"],"signatureVerification":{{"level":"strict"}},"trustStores":{stores},"trustedIdentities":["*"]}}]}}"#
