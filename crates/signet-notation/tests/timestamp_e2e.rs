@@ -242,4 +242,33 @@ fn timestamp_extends_trust_past_certificate_expiry() {
         verify(&jws, &with_tsa).failure.unwrap().code,
         ErrorCode::TimestampInvalid
     );
+
+    // The same for COSE, whose token sits in the unprotected header too.
+    let mut options = options.clone();
+    options.kind = EnvelopeKind::Cose;
+    let cose = signer.sign(&options);
+    let cose_signature = {
+        use coset::TaggedCborSerializable as _;
+        coset::CoseSign1::from_tagged_slice(&cose)
+            .unwrap()
+            .signature
+    };
+    let verify_cose = |envelope: &[u8]| {
+        verify_signature(
+            envelope,
+            "application/cose",
+            Target::Oci(&descriptor),
+            &with_tsa,
+            &stores,
+            &later,
+        )
+    };
+    let stamped = with_cose_token(&cose, &timestamp(dir.path(), &cose_signature));
+    let verdict = verify_cose(&stamped);
+    assert!(verdict.verified, "{:?}", verdict.failure);
+    let foreign = with_cose_token(&cose, &timestamp(dir.path(), b"another signature"));
+    assert_eq!(
+        verify_cose(&foreign).failure.unwrap().code,
+        ErrorCode::TimestampInvalid
+    );
 }
