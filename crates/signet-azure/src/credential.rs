@@ -108,15 +108,11 @@ impl CredentialConfig {
         let client_id = client_id
             .filter(|c| !c.is_empty())
             .or_else(|| var("AZURE_CLIENT_ID"))
-            .ok_or_else(|| {
-                AzureError::Config(format!("AZURE_CLIENT_ID is not set: {webhook}"))
-            })?;
+            .ok_or_else(|| AzureError::Config(format!("AZURE_CLIENT_ID is not set: {webhook}")))?;
         let tenant_id = tenant_id
             .filter(|c| !c.is_empty())
             .or_else(|| var("AZURE_TENANT_ID"))
-            .ok_or_else(|| {
-                AzureError::Config(format!("AZURE_TENANT_ID is not set: {webhook}"))
-            })?;
+            .ok_or_else(|| AzureError::Config(format!("AZURE_TENANT_ID is not set: {webhook}")))?;
         Ok(CredentialConfig::WorkloadIdentity {
             client_id,
             tenant_id,
@@ -296,7 +292,7 @@ impl EntraCredential {
                 }
             }
         } else if matches!(&*self.config, CredentialConfig::ManagedIdentity { .. })
-            && out.contains("Identity not found")
+            && (out.contains("Identity not found") || out.contains("has not been assigned"))
         {
             out.push_str(
                 " — the managed identity is not assigned to this node pool's VM scale set, or the \

@@ -49,14 +49,11 @@ impl AzureError {
 
 /// Advice for the Entra ID error codes a deployment meets; `None` for others.
 pub(crate) fn aadsts_hint(text: &str) -> Option<&'static str> {
-    let code = text
-        .find("AADSTS")
-        .map(|i| &text[i + 6..])
-        .map(|rest| {
-            rest.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })?;
+    let code = text.find("AADSTS").map(|i| &text[i + 6..]).map(|rest| {
+        rest.chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+    })?;
     Some(match code.as_str() {
         "70021" | "700213" => {
             "no federated identity credential matches the service account token: the federated \

@@ -160,10 +160,7 @@ impl HttpTransport {
         };
         match tokio::time::timeout(self.inner.timeout, self.round_trip(request)).await {
             Ok(r) => r.map_err(fail),
-            Err(_) => Err(fail(format!(
-                "no answer within {:?}",
-                self.inner.timeout
-            ))),
+            Err(_) => Err(fail(format!("no answer within {:?}", self.inner.timeout))),
         }
     }
 
@@ -185,10 +182,7 @@ impl HttpTransport {
             Some("http") => return Err("plain HTTP is not allowed to this host".into()),
             _ => return Err("URL scheme must be https".into()),
         };
-        let port = parts
-            .uri
-            .port_u16()
-            .unwrap_or(if tls { 443 } else { 80 });
+        let port = parts.uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
         let addr = match self.inner.resolve.get(&(host.clone(), port)) {
             Some(a) => *a,
             None if self.inner.only_resolved => {
@@ -213,9 +207,7 @@ impl HttpTransport {
         parts.uri = path.parse().map_err(|e| format!("path: {e}"))?;
         parts.headers.insert(
             http::header::HOST,
-            authority
-                .parse()
-                .map_err(|e| format!("host header: {e}"))?,
+            authority.parse().map_err(|e| format!("host header: {e}"))?,
         );
         let request = http::Request::from_parts(parts, Full::new(body));
 
