@@ -280,11 +280,7 @@ fn is_guid(s: &str) -> bool {
 }
 
 impl AzureConfig {
-    fn validate(
-        &self,
-        errors: &mut Vec<String>,
-        exist: &ExistCheck<'_>,
-    ) -> Option<AzureSettings> {
+    fn validate(&self, errors: &mut Vec<String>, exist: &ExistCheck<'_>) -> Option<AzureSettings> {
         let n = errors.len();
         let guid = |errors: &mut Vec<String>, key: &str, v: &str| {
             if !is_guid(v) {
