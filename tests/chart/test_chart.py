@@ -153,8 +153,12 @@ def test_pod_security():
     assert c["resources"]["requests"]["cpu"] and c["resources"]["limits"]["memory"]
     assert pod["automountServiceAccountToken"] is False
     assert c["args"] == ["serve", "--config", "/etc/signet/config.yaml"]
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "https", "scheme": "HTTPS"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "https", "scheme": "HTTPS"}
+    # kubelet has no client certificate: the probes use the plain-HTTP metrics listener.
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics", "scheme": "HTTP"}
+    config, _ = config_of(objects)
+    metrics = next(p for p in c["ports"] if p["name"] == "metrics")
+    assert config["metricsListen"] == f"0.0.0.0:{metrics['containerPort']}"
 
 
 def test_provider_and_generated_mutual_tls_in_one_render():
@@ -194,9 +198,13 @@ def test_provider_and_generated_mutual_tls_in_one_render():
 def test_config_points_at_mounted_files():
     objects, _ = render()
     config, policy = config_of(objects)
-    for key in ["listen", "tls", "trustPolicy", "trustStore", "registryCAs", "plainHttp", "requestDeadline", "cache", "admission"]:
-        assert key in config, f"config.yaml lacks {key}: {config}"
+    # The schema of crates/signet/src/config.rs (tests/tests/chart.rs runs signet's own validator).
+    assert set(config) == {"listen", "metricsListen", "tls", "trust", "registry", "limits", "cache", "admission", "log"}, config
     assert config["listen"].endswith(":8443")
+    assert config["cache"] == {"successTTL": "10m", "failureTTL": "30s", "tagTTL": "1m"}
+    assert config["limits"] == {"requestDeadline": "2500ms"}
+    assert config["log"] == {"level": "info"}
+    assert config["registry"] == {"caFiles": [], "plainHttp": []}
     assert set(config["tls"]) == {"certFile", "keyFile", "clientCAFile"}
     mounts = mounted_paths(objects)
     _, c = container(objects)
@@ -204,9 +212,15 @@ def test_config_points_at_mounted_files():
     for path in [config["tls"]["certFile"], config["tls"]["keyFile"], config["tls"]["clientCAFile"]]:
         directory = str(pathlib.PurePosixPath(path).parent)
         assert directory in mounts, f"{path} is not under a mount: {sorted(mounts)}"
-    assert config["trustPolicy"] in mounts and config["trustStore"] in mounts
+    assert config["trust"]["policyFile"] in mounts and config["trust"]["storeRoot"] in mounts
     assert policy["version"] == "1.0" and policy["trustPolicies"][0]["name"] == "default"
-    assert config["admission"]["excludedNamespaces"] == ["kube-system", "gatekeeper-system"]
+    assert config["admission"]["excludeNamespaces"] == ["kube-system", "gatekeeper-system"]
+    # Registry files are mounted where the configuration says.
+    objects3, _ = render({"registry": {"dockerConfigSecret": "pull", "caCertificates": TEST_CA}})
+    config3, _ = config_of(objects3)
+    mounts3 = mounted_paths(objects3)
+    for path in [config3["registry"]["dockerConfig"], *config3["registry"]["caFiles"]]:
+        assert str(pathlib.PurePosixPath(path).parent) in mounts3, path
     # The config checksum rolls the pods when the configuration changes.
     dep, _ = container(objects)
     before = dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
@@ -235,34 +249,82 @@ def test_aks_values():
     assert dep["spec"]["template"]["metadata"]["labels"]["azure.workload.identity/use"] == "true"
     assert dep["spec"]["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
     config, policy = config_of(objects)
-    assert config["azure"]["acrRegistries"] == ["myregistry.azurecr.io"]
-    assert policy["trustPolicies"][0]["trustStores"] == ["ca:wabbit-networks"]
-    # The trust store ConfigMap is mounted in Notation's layout.
-    store = only(objects, "ConfigMap", "signet-truststore")
-    assert "ca.wabbit-networks.ca.pem" in store["data"]
-    vol, _ = mounted_paths(objects)["/etc/signet/truststore"]
-    assert vol["configMap"]["items"] == [{"key": "ca.wabbit-networks.ca.pem", "path": "x509/ca/wabbit-networks/ca.pem"}]
+    azure = config["azure"]
+    assert azure["workloadIdentity"] is True
+    assert azure["clientId"] == AKS_VALUES["azureWorkloadIdentity"]["clientId"]
+    assert azure["acrRegistries"] == ["myregistry.azurecr.io"]
+    # Key Vault is the trust anchor: every store the policy names comes from it.
+    assert azure["keyVault"] == {
+        "url": "https://myvault.vault.azure.net",
+        "refreshInterval": "1h",
+        "certificates": [{"name": "wabbit-networks-io", "store": "ca:wabbit-networks"}],
+    }
+    kv_stores = {c["store"] for c in azure["keyVault"]["certificates"]}
+    for statement in policy["trustPolicies"]:
+        assert set(statement["trustStores"]) <= kv_stores, statement
     assert "federated identity credential" in notes(manifests)
+    # Trust stores from values still work next to Key Vault, in Notation's layout.
+    objects, _ = render(merge(AKS_VALUES, {"trustStore": {"ca": {"extra": {"ca.pem": TEST_CA}}}}))
+    vol, _ = mounted_paths(objects)["/etc/signet/truststore"]
+    assert vol["configMap"]["items"] == [{"key": "ca.extra.ca.pem", "path": "x509/ca/extra/ca.pem"}]
+
+
+WALKTHROUGH_SET = (
+    "azureWorkloadIdentity.clientId=11111111-2222-3333-4444-555555555555,"
+    "registry.acrRegistries[0]=contoso.azurecr.io,"
+    "azureKeyVault.url=https://contoso-kv.vault.azure.net"
+)
+
+
+def walkthrough_values():
+    """values-aks.yaml plus the flags examples/net-monitor/README.md passes."""
+    flags = helm.parse_set_string(WALKTHROUGH_SET)
+    return merge(AKS_VALUES, flags)
 
 
 def test_walkthrough_set_flags_are_valid():
-    # The flags examples/net-monitor/README.md passes on top of values-aks.yaml.
-    flags = helm.parse_set_string(
-        "azureWorkloadIdentity.clientId=11111111-2222-3333-4444-555555555555,"
-        "registry.acrRegistries[0]=contoso.azurecr.io,"
-        "trustStore.ca.wabbit-networks.ca\\.pem=FILE"
-    )
-    assert flags["trustStore"]["ca"]["wabbit-networks"] == {"ca.pem": "FILE"}, flags
     readme = (ROOT / "examples" / "net-monitor" / "README.md").read_text()
-    assert "--set azureWorkloadIdentity.clientId=" in readme
-    assert '--set "registry.acrRegistries[0]=' in readme
-    assert "--set-file 'trustStore.ca.wabbit-networks.ca\\.pem=" in readme
     assert "-f examples/net-monitor/values-aks.yaml" in readme
-    flags["trustStore"]["ca"]["wabbit-networks"]["ca.pem"] = TEST_CA  # --set-file reads the PEM
-    values = merge(AKS_VALUES, flags)
+    assert "--set azureWorkloadIdentity.clientId=$IDENTITY_CLIENT_ID" in readme
+    assert '--set "registry.acrRegistries[0]=$ACR_NAME.azurecr.io"' in readme
+    assert "--set azureKeyVault.url=https://$AKV_NAME.vault.azure.net" in readme
+    # Every --set key of the README exists in the chart's values.
+    import re
+    with helm.Chart.load(str(CHART)) as chart:
+        defaults = chart.values
+    keys = re.findall(r"--set(?:-file)? \"?'?([A-Za-z][A-Za-z0-9.\[\]]*)=", readme)
+    assert len(keys) >= 5, keys
+    for key in keys:
+        node = defaults
+        for part in re.split(r"\.|\[\d+\]", key):
+            if not part:
+                continue
+            assert isinstance(node, dict) and part in node, f"README sets {key}, unknown to values.yaml"
+            node = node[part]
+    # The certificate name the README creates is the one values-aks.yaml fetches.
+    assert "CERT_NAME=wabbit-networks-io" in readme
+    values = walkthrough_values()
     objects, _ = render(values)
+    validate_k8s(objects)
     config, _ = config_of(objects)
     assert config["azure"]["acrRegistries"] == ["contoso.azurecr.io"]
+    assert config["azure"]["clientId"] == "11111111-2222-3333-4444-555555555555"
+    assert config["azure"]["keyVault"]["url"] == "https://contoso-kv.vault.azure.net"
+
+
+def test_azure_needs_workload_identity():
+    for values, needle in [
+        ({"registry": {"acrRegistries": ["x.azurecr.io"]}}, "azureWorkloadIdentity.enabled"),
+        ({"azureKeyVault": {"url": "https://kv.vault.azure.net", "certificates": [{"name": "c", "store": "ca:c"}]}}, "azureWorkloadIdentity.enabled"),
+        ({"azureWorkloadIdentity": {"enabled": True, "clientId": "11111111-2222-3333-4444-555555555555"},
+          "azureKeyVault": {"url": "https://kv.vault.azure.net"}}, "certificates"),
+    ]:
+        try:
+            render(values)
+        except helm.HelmError as exc:
+            assert needle in str(exc), exc
+        else:
+            raise AssertionError(f"rendered {values}")
 
 
 def test_policy_objects():
@@ -363,6 +425,7 @@ def test_schema_rejects_unknown_keys():
     expect_schema_rejection({"image": {"repo": "x"}}, "repo")
     expect_schema_rejection({"policy": {"mutation": {"enable": True}}}, "enable")
     expect_schema_rejection({"azureWorkloadIdentity": {"clientID": "x"}}, "clientID")
+    expect_schema_rejection({"azureKeyVault": {"certificates": [{"name": "c", "store": "ca:c", "path": "x"}]}}, "path")
 
 
 def test_schema_rejects_wrong_types():
@@ -372,6 +435,11 @@ def test_schema_rejects_wrong_types():
     expect_schema_rejection({"policy": {"enforcementAction": "block"}}, "enforcementAction")
     expect_schema_rejection({"trustStore": {"ca": {"x": {"a.pem": "not a certificate"}}}}, "a.pem")
     expect_schema_rejection({"trustPolicy": {"version": "2.0", "trustPolicies": []}}, "version")
+    # Only what signet's configuration parses: one unit, no Go-style compound durations.
+    expect_schema_rejection({"cache": {"verifiedTTL": "1m30s"}}, "verifiedTTL")
+    expect_schema_rejection({"registry": {"acrRegistries": ["https://x.azurecr.io"]}}, "acrRegistries")
+    expect_schema_rejection({"azureKeyVault": {"url": "http://kv.example"}}, "url")
+    expect_schema_rejection({"azureKeyVault": {"certificates": [{"name": "c", "store": "root:c"}]}}, "store")
 
 
 def test_default_values_and_every_documented_key_pass_the_schema():
@@ -386,7 +454,34 @@ def test_helm_lint():
     assert not problems, problems
 
 
+CONFIG_SCENARIOS = {
+    "default": lambda: {},
+    "aks": lambda: AKS_VALUES,
+    "walkthrough": walkthrough_values,
+    "cert-manager-no-client-ca": lambda: {
+        "certManager": {"enabled": True, "issuerRef": {"name": "signet-ca"}},
+        "tls": {"caBundle": TEST_CA},
+        "gatekeeper": {"clientCA": {"enabled": False}},
+        "registry": {"dockerConfigSecret": "pull", "caCertificates": TEST_CA, "plainHttp": ["registry.local:5000"]},
+    },
+}
+
+
+def write_configs(directory):
+    """Writes each scenario's rendered config.yaml to DIRECTORY/NAME.yaml (for tests/tests/chart.rs)."""
+    out = pathlib.Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, values in CONFIG_SCENARIOS.items():
+        objects, _ = render(values())
+        cm = only(objects, "ConfigMap", "signet-config")
+        (out / f"{name}.yaml").write_text(cm["data"]["config.yaml"])
+        print(f"wrote {out / name}.yaml")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-configs":
+        write_configs(sys.argv[2])
+        return 0
     tests = [(name, fn) for name, fn in sorted(globals().items()) if name.startswith("test_") and callable(fn)]
     passed = failed = 0
     for name, fn in tests:

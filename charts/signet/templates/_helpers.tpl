@@ -58,42 +58,71 @@ app.kubernetes.io/part-of: signet
 {{- end -}}
 
 {{/*
-The service configuration read by `signet serve --config /etc/signet/config.yaml`.
-All of the configuration's keys are here, in one place, so that they follow the server's
-format.
+The service configuration read by `signet serve --config /etc/signet/config.yaml`, in exactly
+the schema of crates/signet/src/config.rs (unknown keys are fatal there). Every key is here,
+in one place; tests/tests/chart.rs validates the rendered file with signet's own validator.
+Values keep their user-facing names (cache.verifiedTTL → cache.successTTL, ...).
 */}}
 {{- define "signet.config" -}}
+{{- $kv := .Values.azureKeyVault -}}
+{{- $acr := .Values.registry.acrRegistries -}}
+{{- $wi := .Values.azureWorkloadIdentity -}}
+{{- if and (or $acr $kv.url) (not $wi.enabled) -}}
+{{- fail "registry.acrRegistries and azureKeyVault sign in to Azure with Workload Identity: set azureWorkloadIdentity.enabled=true and azureWorkloadIdentity.clientId" -}}
+{{- end -}}
+{{- if and $kv.url (not $kv.certificates) -}}
+{{- fail "azureKeyVault.url needs azureKeyVault.certificates: [{name, store}]" -}}
+{{- end -}}
 listen: "0.0.0.0:{{ .Values.service.port }}"
 metricsListen: "0.0.0.0:{{ .Values.service.metricsPort }}"
-logLevel: {{ .Values.server.logLevel | quote }}
 tls:
   certFile: /etc/signet/tls/tls.crt
   keyFile: /etc/signet/tls/tls.key
   {{- if .Values.gatekeeper.clientCA.enabled }}
   clientCAFile: /etc/signet/client-ca/ca.crt
+  {{- else }}
+  insecureNoClientAuth: true
   {{- end }}
-trustPolicy: /etc/signet/trustpolicy.json
-trustStore: /etc/signet/truststore
-{{- if .Values.registry.dockerConfigSecret }}
-dockerConfig: /etc/signet/docker/config.json
-{{- end }}
-registryCAs:
-{{- if .Values.registry.caCertificates }}
-  - /etc/signet/registry-ca/ca.crt
-{{- else }} []
-{{- end }}
-plainHttp: {{ .Values.registry.plainHttp | toJson }}
-{{- if .Values.azureWorkloadIdentity.enabled }}
-azure:
-  workloadIdentity: true
-  acrRegistries: {{ .Values.registry.acrRegistries | toJson }}
-{{- end }}
-requestDeadline: {{ .Values.server.requestDeadline | quote }}
+trust:
+  policyFile: /etc/signet/trustpolicy.json
+  storeRoot: /etc/signet/truststore
+registry:
+  {{- if .Values.registry.dockerConfigSecret }}
+  dockerConfig: /etc/signet/docker/config.json
+  {{- end }}
+  caFiles: {{ if .Values.registry.caCertificates }}["/etc/signet/registry-ca/ca.crt"]{{ else }}[]{{ end }}
+  plainHttp: {{ .Values.registry.plainHttp | toJson }}
+limits:
+  requestDeadline: {{ .Values.server.requestDeadline | quote }}
 cache:
-  verifiedTTL: {{ .Values.cache.verifiedTTL | quote }}
-  unverifiedTTL: {{ .Values.cache.unverifiedTTL | quote }}
+  successTTL: {{ .Values.cache.verifiedTTL | quote }}
+  failureTTL: {{ .Values.cache.unverifiedTTL | quote }}
   tagTTL: {{ .Values.cache.tagTTL | quote }}
 admission:
-  excludedNamespaces: {{ .Values.admission.excludedNamespaces | toJson }}
-  excludedImages: {{ .Values.admission.excludedImages | toJson }}
+  excludeNamespaces: {{ .Values.admission.excludedNamespaces | toJson }}
+  excludeImages: {{ .Values.admission.excludedImages | toJson }}
+log:
+  level: {{ .Values.server.logLevel | quote }}
+{{- if or $acr $kv.url }}
+azure:
+  workloadIdentity: true
+  clientId: {{ $wi.clientId | quote }}
+  {{- with $wi.tenantId }}
+  tenantId: {{ . | quote }}
+  {{- end }}
+  acrRegistries: {{ $acr | toJson }}
+  {{- if $kv.url }}
+  keyVault:
+    url: {{ $kv.url | quote }}
+    refreshInterval: {{ $kv.refreshInterval | quote }}
+    certificates:
+      {{- range $kv.certificates }}
+      - name: {{ .name | quote }}
+        {{- with .version }}
+        version: {{ . | quote }}
+        {{- end }}
+        store: {{ .store | quote }}
+      {{- end }}
+  {{- end }}
+{{- end }}
 {{- end -}}

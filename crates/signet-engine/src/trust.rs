@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use signet_notation::policy::{self, Level, Statement, TrustPolicyDocument};
+use signet_notation::truststore::TrustStore;
 use signet_notation::verifier::TrustStores;
 use signet_registry::Reference;
 
@@ -69,6 +70,57 @@ impl TrustSnapshot {
         Ok(snapshot)
     }
 
+    /// [`TrustSnapshot::load`] with stores that live in memory (e.g. fetched from Key Vault)
+    /// besides the files: a store the policy names is taken from `extra` when it is there
+    /// (by type and name), else loaded from `store_root`. Any error fails, as in `load`.
+    pub fn load_with_stores(
+        policy_path: &Path,
+        store_root: &Path,
+        extra: &[TrustStore],
+        generation: u64,
+    ) -> Result<Self, TrustError> {
+        if extra.is_empty() {
+            return Self::load(policy_path, store_root, generation);
+        }
+        let bytes = read_policy(policy_path)?;
+        let policy = policy::parse_oci(&bytes).map_err(|e| {
+            TrustError::Invalid(format!(
+                "trust policy {} is not valid: {e}",
+                policy_path.display()
+            ))
+        })?;
+        let mut stores = HashMap::new();
+        for st in &policy.statements {
+            if st.level == Level::Skip {
+                continue;
+            }
+            let mut loaded = Vec::new();
+            for r in &st.trust_stores {
+                let found = extra
+                    .iter()
+                    .find(|s| s.store_type == r.store_type && s.name == r.name);
+                match found {
+                    Some(s) => loaded.push(s.clone()),
+                    None => {
+                        loaded.push(TrustStore::load(store_root, r.store_type, &r.name).map_err(
+                            |e| TrustError::Store {
+                                statement: st.name.clone(),
+                                message: e.to_string(),
+                            },
+                        )?)
+                    }
+                }
+            }
+            stores.insert(st.name.clone(), Arc::new(TrustStores::from_stores(loaded)));
+        }
+        Ok(TrustSnapshot {
+            policy: Arc::new(policy),
+            generation,
+            stores: Arc::new(stores),
+            load_errors: Arc::new(Vec::new()),
+        })
+    }
+
     /// A snapshot of an already validated document; stores that fail to load are tolerated
     /// (the check needing such a store fails, as in notation) and listed in
     /// [`TrustSnapshot::load_errors`]. For the CLI; a service uses [`TrustSnapshot::load`].
@@ -129,4 +181,49 @@ fn read_policy(path: &Path) -> Result<Vec<u8>, TrustError> {
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signet_notation::cert::Certificate;
+    use signet_notation::truststore::StoreType;
+
+    #[test]
+    fn in_memory_stores_join_the_file_stores() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let policy = dir.path().join("trustpolicy.json");
+        std::fs::write(
+            &policy,
+            r#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],
+               "signatureVerification":{"level":"strict"},
+               "trustStores":["ca:files","ca:vault"],"trustedIdentities":["*"]}]}"#,
+        )
+        .expect("policy");
+        let root = dir.path().join("store");
+        let files = root.join("x509/ca/files");
+        std::fs::create_dir_all(&files).expect("dirs");
+        let file_ca = signet_testkit::TestCa::new("File CA", signet_testkit::KeyKind::P256);
+        std::fs::write(files.join("ca.pem"), file_ca.cert_pem()).expect("ca");
+        let vault_ca = signet_testkit::TestCa::new("Vault CA", signet_testkit::KeyKind::P256);
+        let vault = TrustStore {
+            store_type: StoreType::Ca,
+            name: "vault".into(),
+            certificates: vec![Certificate::from_der(vault_ca.cert_der().to_vec()).expect("der")],
+        };
+
+        // Without the in-memory store the policy cannot load.
+        assert!(TrustSnapshot::load(&policy, &root, 1).is_err());
+        let snap = TrustSnapshot::load_with_stores(&policy, &root, &[vault], 2).expect("loads");
+        assert_eq!(snap.generation, 2);
+        assert!(snap.load_errors().is_empty());
+        let stores = snap.stores_for("p").expect("stores");
+        for name in ["files", "vault"] {
+            let r = signet_notation::policy::TrustStoreRef {
+                store_type: StoreType::Ca,
+                name: name.into(),
+            };
+            assert!(matches!(stores.get(&r), Some(Ok(_))), "{name}");
+        }
+    }
 }

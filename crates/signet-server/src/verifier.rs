@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
 use signet_engine::{Engine, EngineConfig, ImageVerdict, TrustSnapshot, VerdictError};
+use signet_notation::truststore::TrustStore;
 use signet_notation::ErrorCode;
 use tokio::time::Instant;
 
@@ -55,6 +56,8 @@ pub struct EngineVerifier {
     store_root: PathBuf,
     engine: ArcSwapOption<Engine>,
     state: Mutex<TrustState>,
+    /// Trust stores kept in memory (e.g. from Key Vault), joined to the file stores.
+    extra_stores: Mutex<Arc<Vec<TrustStore>>>,
 }
 
 #[derive(Debug, Default)]
@@ -74,9 +77,22 @@ impl EngineVerifier {
             store_root,
             engine: ArcSwapOption::empty(),
             state: Mutex::new(TrustState::default()),
+            extra_stores: Mutex::new(Arc::new(Vec::new())),
         };
         let _ = v.reload_trust();
         v
+    }
+
+    /// Replaces the in-memory trust stores (see [`TrustSnapshot::load_with_stores`]) and
+    /// rebuilds the snapshot with them and the current files. A failure keeps what is in use.
+    pub fn set_extra_stores(&self, stores: Vec<TrustStore>) -> Result<bool, String> {
+        *self.extra_stores.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(stores);
+        {
+            let mut state = self.lock();
+            state.applied = None;
+            state.failed = None;
+        }
+        self.reload_trust()
     }
 
     /// The directories whose changes can change the trust material.
@@ -114,17 +130,23 @@ impl EngineVerifier {
             return Ok(false);
         }
         let generation = state.generation + 1;
-        let result = TrustSnapshot::load(&self.policy, &self.store_root, generation)
-            .map_err(|e| format!("trust material not loaded: {e}"))
-            .and_then(|snapshot| match self.engine.load_full() {
-                Some(engine) => {
-                    engine.set_trust(snapshot);
-                    Ok(())
-                }
-                None => Engine::new(self.config.clone(), snapshot)
-                    .map(|e| self.engine.store(Some(Arc::new(e))))
-                    .map_err(|e| format!("verification engine not built: {e}")),
-            });
+        let extra = self
+            .extra_stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let result =
+            TrustSnapshot::load_with_stores(&self.policy, &self.store_root, &extra, generation)
+                .map_err(|e| format!("trust material not loaded: {e}"))
+                .and_then(|snapshot| match self.engine.load_full() {
+                    Some(engine) => {
+                        engine.set_trust(snapshot);
+                        Ok(())
+                    }
+                    None => Engine::new(self.config.clone(), snapshot)
+                        .map(|e| self.engine.store(Some(Arc::new(e))))
+                        .map_err(|e| format!("verification engine not built: {e}")),
+                });
         match result {
             Ok(()) => {
                 state.generation = generation;

@@ -50,7 +50,24 @@
 //!   pollInterval: 30s
 //! log:
 //!   level: info                   # error, warn, info, debug, trace
+//! azure:                          # optional: Entra ID sign-in to ACR, Key Vault trust anchors
+//!   workloadIdentity: true        # AZURE_* variables of the Workload Identity webhook
+//!   # clientId / tenantId override AZURE_CLIENT_ID / AZURE_TENANT_ID (workload identity)
+//!   # managedIdentityClientId: ... # without workloadIdentity: IMDS (user-assigned if set)
+//!   # servicePrincipal: {tenantId: ..., clientId: ..., clientSecretFile: /path}
+//!   acrRegistries: [myregistry.azurecr.io]   # only these get Azure tokens
+//!   keyVault:
+//!     url: https://myvault.vault.azure.net
+//!     refreshInterval: 1h
+//!     certificates:
+//!       - name: wabbit-networks-io  # certificate name in the vault
+//!         version: ""               # optional: pin a version (default: the latest)
+//!         store: ca:wabbit-networks # the trust store the policy names
 //! ```
+//!
+//! [`Config::validate`] also checks that every file named exists; [`Config::validate_schema`]
+//! checks everything else (for configurations rendered for another machine, e.g. the Helm
+//! chart's, whose files exist only in the pod).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -130,6 +147,318 @@ pub struct Config {
     pub reload: ReloadConfig,
     #[serde(default)]
     pub log: LogConfig,
+    pub azure: Option<AzureConfig>,
+}
+
+/// `azure:` — see the module docs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AzureConfig {
+    #[serde(default)]
+    pub workload_identity: bool,
+    pub client_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub managed_identity_client_id: Option<String>,
+    pub service_principal: Option<ServicePrincipalConfig>,
+    #[serde(default)]
+    pub acr_registries: Vec<String>,
+    pub key_vault: Option<KeyVaultConfig>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePrincipalConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyVaultConfig {
+    pub url: String,
+    #[serde(default)]
+    pub certificates: Vec<KeyVaultCertificateConfig>,
+    pub refresh_interval: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyVaultCertificateConfig {
+    pub name: String,
+    pub version: Option<String>,
+    pub store: String,
+}
+
+/// The Azure identity, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AzureIdentity {
+    /// Workload identity; `None` fields come from the webhook's environment variables.
+    WorkloadIdentity {
+        client_id: Option<String>,
+        tenant_id: Option<String>,
+    },
+    ManagedIdentity {
+        client_id: Option<String>,
+    },
+    ServicePrincipal {
+        tenant_id: String,
+        client_id: String,
+        client_secret_file: PathBuf,
+    },
+}
+
+/// `azure:`, validated.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub identity: AzureIdentity,
+    /// Lower-case ACR login servers.
+    pub acr_registries: Vec<String>,
+    pub key_vault: Option<KeyVaultSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyVaultSettings {
+    pub url: String,
+    pub certificates: Vec<signet_azure::KeyVaultCertificate>,
+    pub refresh_interval: Duration,
+}
+
+impl AzureSettings {
+    /// The Entra ID credential (reads the environment / secret file; fetches nothing).
+    pub fn credential(
+        &self,
+        transport: &signet_azure::HttpTransport,
+    ) -> anyhow::Result<signet_azure::EntraCredential> {
+        use anyhow::Context as _;
+        let config = match &self.identity {
+            AzureIdentity::WorkloadIdentity {
+                client_id,
+                tenant_id,
+            } => signet_azure::CredentialConfig::workload_identity_from_env(
+                client_id.clone(),
+                tenant_id.clone(),
+            )
+            .context("azure.workloadIdentity")?,
+            AzureIdentity::ManagedIdentity { client_id } => {
+                signet_azure::CredentialConfig::ManagedIdentity {
+                    client_id: client_id.clone(),
+                }
+            }
+            AzureIdentity::ServicePrincipal {
+                tenant_id,
+                client_id,
+                client_secret_file,
+            } => {
+                let secret = std::fs::read_to_string(client_secret_file).with_context(|| {
+                    format!(
+                        "azure.servicePrincipal.clientSecretFile {}",
+                        client_secret_file.display()
+                    )
+                })?;
+                signet_azure::CredentialConfig::ServicePrincipal {
+                    tenant_id: tenant_id.clone(),
+                    client_id: client_id.clone(),
+                    secret: secret.trim_end_matches(['\n', '\r']).to_owned(),
+                    authority_host: std::env::var("AZURE_AUTHORITY_HOST").ok(),
+                }
+            }
+        };
+        signet_azure::EntraCredential::new(config, transport).map_err(anyhow::Error::msg)
+    }
+}
+
+/// "This file must exist" (a no-op for [`Config::validate_schema`]).
+type ExistCheck<'a> = dyn Fn(&mut Vec<String>, &str, &Path, bool) + 'a;
+
+fn is_guid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+impl AzureConfig {
+    fn validate(&self, errors: &mut Vec<String>, exist: &ExistCheck<'_>) -> Option<AzureSettings> {
+        let n = errors.len();
+        let guid = |errors: &mut Vec<String>, key: &str, v: &str| {
+            if !is_guid(v) {
+                errors.push(format!(
+                    "{key}: {v:?} is not a GUID like 00000000-0000-0000-0000-000000000000"
+                ));
+            }
+        };
+        let others = [
+            (
+                "azure.managedIdentityClientId",
+                self.managed_identity_client_id.is_some(),
+            ),
+            ("azure.servicePrincipal", self.service_principal.is_some()),
+        ];
+        let identity = if self.workload_identity {
+            for (k, set) in others {
+                if set {
+                    errors.push(format!(
+                        "{k} and azure.workloadIdentity exclude each other: choose one identity"
+                    ));
+                }
+            }
+            for (k, v) in [
+                ("azure.clientId", &self.client_id),
+                ("azure.tenantId", &self.tenant_id),
+            ] {
+                if let Some(v) = v {
+                    guid(errors, k, v);
+                }
+            }
+            AzureIdentity::WorkloadIdentity {
+                client_id: self.client_id.clone(),
+                tenant_id: self.tenant_id.clone(),
+            }
+        } else {
+            for (k, v) in [
+                ("azure.clientId", &self.client_id),
+                ("azure.tenantId", &self.tenant_id),
+            ] {
+                if v.is_some() {
+                    errors.push(format!(
+                        "{k} is for workload identity (azure.workloadIdentity: true); a service \
+                         principal names its own in azure.servicePrincipal"
+                    ));
+                }
+            }
+            match (&self.service_principal, &self.managed_identity_client_id) {
+                (Some(_), Some(_)) => {
+                    errors.push(
+                        "azure.servicePrincipal and azure.managedIdentityClientId exclude each \
+                         other: choose one identity"
+                            .into(),
+                    );
+                    AzureIdentity::ManagedIdentity { client_id: None }
+                }
+                (Some(sp), None) => {
+                    guid(errors, "azure.servicePrincipal.tenantId", &sp.tenant_id);
+                    guid(errors, "azure.servicePrincipal.clientId", &sp.client_id);
+                    exist(
+                        errors,
+                        "azure.servicePrincipal.clientSecretFile",
+                        &sp.client_secret_file,
+                        false,
+                    );
+                    AzureIdentity::ServicePrincipal {
+                        tenant_id: sp.tenant_id.clone(),
+                        client_id: sp.client_id.clone(),
+                        client_secret_file: sp.client_secret_file.clone(),
+                    }
+                }
+                (None, id) => {
+                    if let Some(id) = id {
+                        guid(errors, "azure.managedIdentityClientId", id);
+                    }
+                    AzureIdentity::ManagedIdentity {
+                        client_id: id.clone(),
+                    }
+                }
+            }
+        };
+
+        let mut acr = Vec::new();
+        for r in &self.acr_registries {
+            if signet_azure::is_acr_host(r) {
+                acr.push(r.to_ascii_lowercase());
+            } else {
+                errors.push(format!(
+                    "azure.acrRegistries: {r:?} is not an Azure Container Registry login server \
+                     (NAME.azurecr.io, no scheme, port or path); Azure tokens go to listed ACRs \
+                     only, other registries take credentials from registry.dockerConfig"
+                ));
+            }
+        }
+
+        let key_vault = self.key_vault.as_ref().map(|kv| {
+            if !signet_azure::is_key_vault_url(&kv.url) {
+                errors.push(format!(
+                    "azure.keyVault.url: {:?} is not a Key Vault URL like https://NAME.vault.azure.net",
+                    kv.url
+                ));
+            }
+            if kv.certificates.is_empty() {
+                errors.push(
+                    "azure.keyVault.certificates: name at least one certificate ({name, store})"
+                        .into(),
+                );
+            }
+            let mut certificates = Vec::new();
+            for (i, c) in kv.certificates.iter().enumerate() {
+                let key = format!("azure.keyVault.certificates[{i}]");
+                let name_ok = |s: &str| {
+                    (1..=127).contains(&s.len())
+                        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                };
+                if !name_ok(&c.name) {
+                    errors.push(format!(
+                        "{key}.name: {:?} is not a Key Vault object name (1-127 letters, digits, -)",
+                        c.name
+                    ));
+                }
+                let version = c.version.clone().filter(|v| !v.is_empty());
+                if let Some(v) = &version {
+                    if !v.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                        errors.push(format!("{key}.version: {v:?} is not a Key Vault version id"));
+                    }
+                }
+                let parsed = c.store.split_once(':').and_then(|(t, n)| {
+                    let t = signet_notation::truststore::StoreType::parse(t)?;
+                    let valid = !n.is_empty()
+                        && n != "."
+                        && n != ".."
+                        && n.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+                    valid.then(|| (t, n.to_owned()))
+                });
+                match parsed {
+                    Some((store_type, store_name)) => {
+                        certificates.push(signet_azure::KeyVaultCertificate {
+                            name: c.name.clone(),
+                            version,
+                            store_type,
+                            store_name,
+                        })
+                    }
+                    None => errors.push(format!(
+                        "{key}.store: {:?} must be TYPE:NAME as the trust policy writes it \
+                         (ca:NAME, signingAuthority:NAME or tsa:NAME)",
+                        c.store
+                    )),
+                }
+            }
+            let refresh_interval = kv.refresh_interval.map(|d| d.0).unwrap_or(Duration::from_secs(3600));
+            if !(Duration::from_secs(60)..=Duration::from_secs(86_400)).contains(&refresh_interval) {
+                errors.push(format!(
+                    "azure.keyVault.refreshInterval: {refresh_interval:?} is out of range [1m, 24h]"
+                ));
+            }
+            KeyVaultSettings {
+                url: kv.url.trim_end_matches('/').to_owned(),
+                certificates,
+                refresh_interval,
+            }
+        });
+
+        if acr.is_empty() && key_vault.is_none() {
+            errors.push(
+                "azure: nothing to do: list azure.acrRegistries and/or configure azure.keyVault \
+                 (or remove the section)"
+                    .into(),
+            );
+        }
+        (errors.len() == n).then_some(AzureSettings {
+            identity,
+            acr_registries: acr,
+            key_vault,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -233,6 +562,8 @@ pub struct ServeSettings {
     pub trust_store: PathBuf,
     pub engine: EngineSettings,
     pub log_level: String,
+    /// `azure:`, when configured (the ACR part is also in [`EngineSettings::azure`]).
+    pub azure: Option<AzureSettings>,
 }
 
 /// The engine's settings before the registry credentials are read.
@@ -243,6 +574,7 @@ pub struct EngineSettings {
     pub success_ttl: Duration,
     pub failure_ttl: Duration,
     pub tag_ttl: Duration,
+    pub azure: Option<AzureSettings>,
 }
 
 /// Reads and parses a configuration file (unknown keys are errors).
@@ -272,6 +604,21 @@ fn must_exist(errors: &mut Vec<String>, key: &str, path: &Path, dir: bool) {
 impl Config {
     /// Checks everything and applies defaults; the error lists every problem, one a line.
     pub fn validate(&self) -> anyhow::Result<ServeSettings> {
+        self.validate_with(true)
+    }
+
+    /// [`Config::validate`] without looking at the file system: every check but "the named
+    /// file exists". For configurations made for another machine (the Helm chart's).
+    pub fn validate_schema(&self) -> anyhow::Result<ServeSettings> {
+        self.validate_with(false)
+    }
+
+    fn validate_with(&self, check_files: bool) -> anyhow::Result<ServeSettings> {
+        let exist = move |errors: &mut Vec<String>, key: &str, path: &Path, dir: bool| {
+            if check_files {
+                must_exist(errors, key, path, dir)
+            }
+        };
         let mut errors: Vec<String> = Vec::new();
         let addr = |key: &str, v: Option<&str>, default: Option<&str>, errors: &mut Vec<String>| {
             let v = v.or(default)?;
@@ -322,7 +669,7 @@ impl Config {
             ("tls.clientCAFile", &t.client_ca_file),
         ] {
             if let Some(p) = p {
-                must_exist(&mut errors, k, p, false);
+                exist(&mut errors, k, p, false);
             }
         }
 
@@ -330,19 +677,19 @@ impl Config {
         let store = self.trust.store_root.clone();
         match &policy {
             None => errors.push("trust.policyFile (--trust-policy) is required".into()),
-            Some(p) => must_exist(&mut errors, "trust.policyFile", p, false),
+            Some(p) => exist(&mut errors, "trust.policyFile", p, false),
         }
         match &store {
             None => errors.push("trust.storeRoot (--trust-store) is required".into()),
-            Some(p) => must_exist(&mut errors, "trust.storeRoot", p, true),
+            Some(p) => exist(&mut errors, "trust.storeRoot", p, true),
         }
 
         let r = &self.registry;
         if let Some(p) = &r.docker_config {
-            must_exist(&mut errors, "registry.dockerConfig", p, false);
+            exist(&mut errors, "registry.dockerConfig", p, false);
         }
         for p in &r.ca_files {
-            must_exist(&mut errors, "registry.caFiles", p, false);
+            exist(&mut errors, "registry.caFiles", p, false);
         }
         for h in &r.plain_http {
             if h.is_empty() || h.contains('/') || h.contains("://") {
@@ -354,7 +701,7 @@ impl Config {
                 errors.push(format!("registry.hosts: {host:?} must be host[:port]"));
             }
             if let Some(p) = &hc.ca_file {
-                must_exist(
+                exist(
                     &mut errors,
                     &format!("registry.hosts.{host}.caFile"),
                     p,
@@ -365,7 +712,7 @@ impl Config {
                 (Some(_), None) | (None, Some(_)) => errors.push(format!(
                     "registry.hosts.{host}: username and passwordFile go together"
                 )),
-                (Some(_), Some(p)) => must_exist(
+                (Some(_), Some(p)) => exist(
                     &mut errors,
                     &format!("registry.hosts.{host}.passwordFile"),
                     p,
@@ -548,6 +895,11 @@ impl Config {
             }
         }
 
+        let azure = self
+            .azure
+            .as_ref()
+            .and_then(|a| a.validate(&mut errors, &exist));
+
         let log_level = self.log.level.clone().unwrap_or_else(|| "info".into());
         if !matches!(
             log_level.as_str(),
@@ -599,8 +951,10 @@ impl Config {
                         success_ttl,
                         failure_ttl,
                         tag_ttl,
+                        azure: azure.clone(),
                     },
                     log_level,
+                    azure,
                 })
             }
             _ => anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  ")),
@@ -654,6 +1008,18 @@ impl EngineSettings {
             }
         }
         registry.credentials = docker.into_source();
+        if let Some(azure) = self.azure.as_ref().filter(|a| !a.acr_registries.is_empty()) {
+            // ACR hosts sign in with Entra ID; every other registry keeps the Docker config.
+            let transport = signet_azure::HttpTransport::new();
+            let credential = azure.credential(&transport)?;
+            registry.credentials = signet_azure::AcrTokenSource::new(
+                &azure.acr_registries,
+                credential,
+                transport,
+                registry.credentials.clone(),
+            )
+            .into_source();
+        }
         if let Some(n) = r.max_signatures {
             registry.max_signatures = n;
         }
@@ -720,5 +1086,72 @@ mod tests {
         ] {
             assert!(e.contains(needle), "{needle} not in {e}");
         }
+    }
+
+    const BASE: &str =
+        "tls: {certFile: /x/tls.crt, keyFile: /x/tls.key, clientCAFile: /x/ca.crt}\n\
+                        trust: {policyFile: /x/trustpolicy.json, storeRoot: /x/store}\n";
+
+    #[test]
+    fn azure_section_is_validated_with_precise_messages() {
+        let ok: Config = serde_yaml::from_str(&format!(
+            "{BASE}azure:\n  workloadIdentity: true\n  acrRegistries: [MyRegistry.azurecr.io]\n  \
+             keyVault:\n    url: https://signetkv.vault.azure.net/\n    refreshInterval: 30m\n    \
+             certificates:\n      - {{name: wabbit-networks-io, store: \"ca:wabbit-networks\"}}\n      \
+             - {{name: tsa-root, version: 0123abcd, store: \"tsa:tsa\"}}\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        let azure = settings.azure.unwrap();
+        assert_eq!(
+            azure.acr_registries,
+            vec!["myregistry.azurecr.io".to_owned()]
+        );
+        assert_eq!(
+            azure.identity,
+            AzureIdentity::WorkloadIdentity {
+                client_id: None,
+                tenant_id: None
+            }
+        );
+        let kv = azure.key_vault.unwrap();
+        assert_eq!(kv.url, "https://signetkv.vault.azure.net");
+        assert_eq!(kv.refresh_interval, Duration::from_secs(1800));
+        assert_eq!(kv.certificates[0].store_name, "wabbit-networks");
+        assert_eq!(kv.certificates[1].version.as_deref(), Some("0123abcd"));
+        assert!(settings.engine.azure.is_some());
+        // Files are checked by validate(), not by validate_schema().
+        assert!(ok
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("tls.certFile: /x/tls.crt"));
+
+        let bad: Config = serde_yaml::from_str(&format!(
+            "{BASE}azure:\n  workloadIdentity: true\n  managedIdentityClientId: nope\n  \
+             acrRegistries: [docker.io, https://x.azurecr.io]\n  keyVault:\n    \
+             url: http://kv.example\n    refreshInterval: 5s\n    \
+             certificates: [{{name: bad_name, store: \"root:x\"}}]\n"
+        ))
+        .unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        for needle in [
+            "azure.managedIdentityClientId and azure.workloadIdentity exclude each other",
+            "azure.acrRegistries: \"docker.io\" is not an Azure Container Registry",
+            "azure.acrRegistries: \"https://x.azurecr.io\"",
+            "azure.keyVault.url: \"http://kv.example\"",
+            "azure.keyVault.refreshInterval",
+            "azure.keyVault.certificates[0].name: \"bad_name\"",
+            "azure.keyVault.certificates[0].store: \"root:x\" must be TYPE:NAME",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        let empty: Config = serde_yaml::from_str(&format!("{BASE}azure: {{}}\n")).unwrap();
+        let e = empty.validate_schema().unwrap_err().to_string();
+        assert!(e.contains("azure: nothing to do"), "{e}");
+        let e = serde_yaml::from_str::<Config>("azure:\n  acrRegistry: [x]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `acrRegistry`"), "{e}");
     }
 }

@@ -143,6 +143,31 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             settings.trust_policy.clone(),
             settings.trust_store.clone(),
         ));
+        if let Some(kv) = settings
+            .azure
+            .as_ref()
+            .and_then(|a| a.key_vault.as_ref().map(|kv| (a, kv)))
+        {
+            let (azure, kv) = kv;
+            let transport = signet_azure::HttpTransport::new();
+            let credential = azure.credential(&transport)?;
+            let source = signet_azure::KeyVaultTrustSource::new(
+                &kv.url,
+                kv.certificates.clone(),
+                &credential,
+                &transport,
+            )
+            .map_err(anyhow::Error::msg)?;
+            tracing::info!(vault = %kv.url, identity = %credential.describe(),
+                certificates = kv.certificates.len(), "Key Vault trust source");
+            let previous = refresh_key_vault(&source, &verifier, None).await;
+            tokio::spawn(key_vault_refresh_loop(
+                source,
+                verifier.clone(),
+                kv.refresh_interval,
+                previous,
+            ));
+        }
         match verifier.last_error() {
             None => {
                 tracing::info!(policy = %settings.trust_policy.display(), "trust material loaded")
@@ -171,6 +196,70 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         anyhow::Ok(())
     })?;
     Ok(Status::Success)
+}
+
+/// DER of every certificate fetched, to notice changes.
+type Fetched = Vec<(String, Vec<Vec<u8>>)>;
+
+/// Fetches the Key Vault certificates and, when they changed, rebuilds the trust snapshot
+/// with them (aside; a failure keeps the trust in use). Returns what is now applied.
+async fn refresh_key_vault(
+    source: &signet_azure::KeyVaultTrustSource,
+    verifier: &signet_server::EngineVerifier,
+    previous: Option<Fetched>,
+) -> Option<Fetched> {
+    match source.fetch().await {
+        Ok(stores) => {
+            let fetched: Fetched = stores
+                .iter()
+                .map(|s| {
+                    (
+                        format!("{}:{}", s.store_type.as_str(), s.name),
+                        s.certificates.iter().map(|c| c.der().to_vec()).collect(),
+                    )
+                })
+                .collect();
+            if previous.as_ref() == Some(&fetched) {
+                return previous;
+            }
+            let names: Vec<&str> = fetched.iter().map(|(n, _)| n.as_str()).collect();
+            match verifier.set_extra_stores(stores) {
+                Ok(_) => {
+                    tracing::info!(vault = %source.vault_url(), stores = ?names,
+                        "Key Vault trust stores applied");
+                    Some(fetched)
+                }
+                Err(e) => {
+                    tracing::error!(vault = %source.vault_url(), error = %e,
+                        "Key Vault trust stores fetched but the trust material did not load");
+                    Some(fetched)
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(vault = %source.vault_url(), error = %e,
+                "Key Vault certificates not fetched; the trust in use is kept");
+            previous
+        }
+    }
+}
+
+async fn key_vault_refresh_loop(
+    source: signet_azure::KeyVaultTrustSource,
+    verifier: Arc<signet_server::EngineVerifier>,
+    interval: std::time::Duration,
+    mut applied: Option<Fetched>,
+) {
+    loop {
+        // Until the first fetch succeeds, retry every 30 s (not ready meanwhile).
+        let wait = if applied.is_some() {
+            interval
+        } else {
+            interval.min(std::time::Duration::from_secs(30))
+        };
+        tokio::time::sleep(wait).await;
+        applied = refresh_key_vault(&source, &verifier, applied).await;
+    }
 }
 
 async fn shutdown_signal() {

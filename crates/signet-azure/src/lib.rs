@@ -1,0 +1,75 @@
+//! Azure adapters for Signet: Microsoft Entra ID credentials, the Azure Container Registry
+//! token source and Key Vault trust sources.
+//!
+//! An adapter: nothing else in the tree imports Azure SDK types. The public API speaks in
+//! this crate's and the workspace's types ([`signet_registry::TokenSource`],
+//! [`signet_notation::truststore::TrustStore`]).
+//!
+//! | piece | what | library |
+//! |---|---|---|
+//! | [`HttpTransport`] | hyper 1 + tokio-rustls (aws-lc-rs), Mozilla roots; the `azure_core` `HttpClient` | ours |
+//! | [`EntraCredential`] | workload identity (client assertion from the projected token file, re-read on every fetch), managed identity (IMDS), service principal secret; tokens cached until 5 minutes before expiry | `azure_identity` (`ClientAssertionCredential`, `ManagedIdentityCredential`, `ClientSecretCredential`) |
+//! | [`AcrTokenSource`] | Entra token → `POST https://{registry}/oauth2/exchange` → ACR refresh token → [`signet_registry::Credential::IdentityToken`] for configured ACR hosts only | ours: there is no ACR client in the Azure SDK for Rust; it is one form POST |
+//! | [`KeyVaultTrustSource`] | `GET {vault}/certificates/{name}[/{version}]` with Key Vault's challenge authentication; `cer` → trust store | `azure_security_keyvault_certificates` |
+//!
+//! Every house library talks to local fakes in the tests honestly: the fakes sit behind the
+//! real host names (`login.microsoftonline.com`, `169.254.169.254`, `NAME.vault.azure.net`)
+//! through [`HttpTransport::resolve`], serve certificates of a generated CA
+//! ([`HttpTransport::with_roots_pem`]), and the libraries run with their production settings
+//! (challenge-resource verification on, real authority host, real IMDS URL).
+//!
+//! Errors are [`AzureError`]; failures of the ACR token source reach the registry client as
+//! [`signet_registry::RegistryError::TokenService`], which is `REGISTRY_AUTH_FAILED`.
+
+mod acr;
+mod credential;
+mod error;
+mod http;
+mod keyvault;
+
+pub use acr::AcrTokenSource;
+pub use credential::{CredentialConfig, EntraCredential, ACR_SCOPE, KEY_VAULT_SCOPE};
+pub use error::AzureError;
+pub use http::{HttpTransport, TransportError, IMDS_HOST};
+pub use keyvault::{KeyVaultCertificate, KeyVaultTrustSource};
+
+/// Whether `host` is an Azure Container Registry login server (`NAME.azurecr.io`, or the
+/// sovereign clouds' `azurecr.cn` / `azurecr.us`): the only hosts configuration may list.
+pub fn is_acr_host(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    ["azurecr.io", "azurecr.cn", "azurecr.us"]
+        .iter()
+        .any(|suffix| {
+            host.strip_suffix(suffix)
+                .and_then(|name| name.strip_suffix('.'))
+                .is_some_and(|name| {
+                    !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                })
+        })
+}
+
+/// Whether `url` is a Key Vault URL (`https://NAME.vault.azure.net`, or a sovereign cloud's).
+pub fn is_key_vault_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest.trim_end_matches('/');
+    if host.contains('/') || host.contains(':') {
+        return false;
+    }
+    [
+        ".vault.azure.net",
+        ".vault.azure.cn",
+        ".vault.usgovcloudapi.net",
+        ".vault.microsoftazure.de",
+    ]
+    .iter()
+    .any(|s| {
+        host.strip_suffix(s).is_some_and(|n| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    })
+}
