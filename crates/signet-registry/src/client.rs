@@ -64,6 +64,10 @@ pub struct RegistryConfig {
     pub max_retries: u32,
     /// Signature manifests fetched concurrently (default 8).
     pub concurrency: usize,
+    /// Token services (`host[:port]` of a challenge's `realm`) allowed to receive a
+    /// registry's credentials, besides the registry's own host. Keyed by registry
+    /// (`Reference::registry()`). Default: Docker Hub's `auth.docker.io`.
+    pub token_realms: HashMap<String, Vec<String>>,
 }
 
 impl Default for RegistryConfig {
@@ -76,6 +80,10 @@ impl Default for RegistryConfig {
             max_signatures: 100,
             max_retries: 4,
             concurrency: 8,
+            token_realms: HashMap::from([(
+                "docker.io".to_owned(),
+                vec!["auth.docker.io".to_owned()],
+            )]),
         }
     }
 }
@@ -1087,6 +1095,9 @@ impl Inner {
                 if let Some(Credential::BearerToken(t)) = &credential {
                     return Ok(Some(format!("Bearer {t}")));
                 }
+                if credential.is_some() {
+                    self.check_token_realm(reference, &realm)?;
+                }
                 let (token, lifetime) = self
                     .fetch_token(&realm, service.as_deref(), scope, credential.as_ref())
                     .await?;
@@ -1103,6 +1114,35 @@ impl Inner {
                 Ok(Some(format!("Bearer {token}")))
             }
         }
+    }
+
+    /// Credentials go to a token service only on the registry's own host or on one listed
+    /// for it in [`RegistryConfig::token_realms`]: a registry (or whoever answers for it)
+    /// must not be able to send them elsewhere by naming another realm.
+    fn check_token_realm(&self, reference: &Reference, realm: &str) -> Result<(), RegistryError> {
+        let realm_host = realm
+            .parse::<Uri>()
+            .ok()
+            .and_then(|u| u.authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let registry = reference.registry();
+        let allowed = realm_host == reference.api_host()
+            || realm_host == registry
+            || self
+                .config
+                .token_realms
+                .get(registry)
+                .is_some_and(|hosts| hosts.contains(&realm_host));
+        if allowed {
+            return Ok(());
+        }
+        Err(RegistryError::TokenService {
+            realm: realm.to_owned(),
+            message: format!(
+                "the registry {registry} names the token service {realm_host:?}, which is not its own host; \
+                 its credentials are not sent there (list it under registry.hosts.{registry}.tokenRealms if it is legitimate)"
+            ),
+        })
     }
 
     /// The bearer-token flow: GET the realm with `service` and `scope` (Basic credentials

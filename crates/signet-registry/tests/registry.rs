@@ -42,17 +42,41 @@ fn basic(user: &str, pass: &str) -> String {
 }
 
 fn client(pki: &TestPki, creds: Option<(&str, Credential)>, plain: &[&str]) -> RegistryClient {
+    client_with_realm(pki, creds, plain, None)
+}
+
+/// A client whose credentials may also go to `realm` (`host:port` of a separate token service).
+fn client_with_realm(
+    pki: &TestPki,
+    creds: Option<(&str, Credential)>,
+    plain: &[&str],
+    realm: Option<&str>,
+) -> RegistryClient {
     let mut config = RegistryConfig::default();
     config.add_ca_pem(pki.ca_pem.as_bytes()).unwrap();
     if let Some((host, cred)) = creds {
         let mut dc = DockerConfig::default();
         dc.insert(host, cred);
         config.credentials = Arc::new(dc);
+        if let Some(realm) = realm {
+            config
+                .token_realms
+                .insert(host.to_owned(), vec![realm.to_owned()]);
+        }
     }
     for p in plain {
         config.allow_plain_http(p);
     }
     RegistryClient::new(config).unwrap()
+}
+
+/// `host:port` of a URL.
+fn authority_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn user_cred() -> Credential {
@@ -227,7 +251,14 @@ async fn token_auth_referrers_api_and_round_trips() {
     sbom["artifactType"] = "application/spdx+json".into();
     front.add_referrer("app", &image.digest, sbom);
 
-    let c = client(&pki, Some((&front.host, user_cred())), &[&front.host]);
+    let realm_host = authority_of(&tokens.realm);
+    let realm = Some(realm_host.as_str());
+    let c = client_with_realm(
+        &pki,
+        Some((&front.host, user_cred())),
+        &[&front.host],
+        realm,
+    );
     let r = Reference::parse(&format!("{}/app:v1", front.host)).unwrap();
 
     // Cold: HEAD (401) + token + HEAD + referrers + 3 × (manifest) + 3 × (blob).
@@ -309,6 +340,13 @@ async fn token_auth_referrers_api_and_round_trips() {
         .count();
     assert_eq!(pages, 4);
 
+    // Credentials never go to a token service on another host than the registry's unless
+    // it is configured for that registry.
+    let cautious = client(&pki, Some((&front.host, user_cred())), &[&front.host]);
+    let err = cautious.resolve(&r, deadline()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::RegistryAuthFailed, "{err}");
+    assert!(err.to_string().contains("not its own host"), "{err}");
+
     // At most max_signatures considered.
     let mut small = RegistryConfig::default();
     small.add_ca_pem(pki.ca_pem.as_bytes()).unwrap();
@@ -316,6 +354,9 @@ async fn token_auth_referrers_api_and_round_trips() {
     let mut dc = DockerConfig::default();
     dc.insert(&front.host, user_cred());
     small.credentials = Arc::new(dc);
+    small
+        .token_realms
+        .insert(front.host.clone(), vec![realm_host.clone()]);
     small.max_signatures = 2;
     let limited = RegistryClient::new(small).unwrap();
     let few = limited.signatures(&r, &desc, deadline()).await.unwrap();
@@ -323,20 +364,22 @@ async fn token_auth_referrers_api_and_round_trips() {
     assert!(few.truncated);
 
     // Identity token (refresh-token grant), access_token answers.
-    let idc = client(
+    let idc = client_with_realm(
         &pki,
         Some((&front.host, Credential::IdentityToken("refresh-me".into()))),
         &[&front.host],
+        realm,
     );
     assert_eq!(idc.resolve(&r, deadline()).await.unwrap(), desc);
-    let bad = client(
+    let bad = client_with_realm(
         &pki,
         Some((&front.host, Credential::IdentityToken("stale".into()))),
         &[&front.host],
+        realm,
     );
     let err = bad.resolve(&r, deadline()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::RegistryAuthFailed, "{err}");
-    let wrong = client(
+    let wrong = client_with_realm(
         &pki,
         Some((
             &front.host,
@@ -346,6 +389,7 @@ async fn token_auth_referrers_api_and_round_trips() {
             },
         )),
         &[&front.host],
+        realm,
     );
     let err = wrong.resolve(&r, deadline()).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::RegistryAuthFailed, "{err}");

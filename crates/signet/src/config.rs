@@ -27,6 +27,7 @@
 //!       plainHttp: false
 //!       username: puller
 //!       passwordFile: /etc/signet/registry-auth/password
+//!       tokenRealms: [auth.myregistry.example]   # token services allowed to see the credentials
 //! limits:
 //!   requestDeadline: 4s
 //!   maxKeysPerRequest: 1000
@@ -503,6 +504,10 @@ pub struct HostConfig {
     pub plain_http: bool,
     pub username: Option<String>,
     pub password_file: Option<PathBuf>,
+    /// Token services (`host[:port]`) other than the registry itself that may receive its
+    /// credentials in the bearer-token flow.
+    #[serde(default)]
+    pub token_realms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -993,6 +998,13 @@ impl EngineSettings {
             }
             if hc.plain_http {
                 registry.allow_plain_http(host);
+            }
+            if !hc.token_realms.is_empty() {
+                registry
+                    .token_realms
+                    .entry(host.clone())
+                    .or_default()
+                    .extend(hc.token_realms.iter().cloned());
             }
             if let (Some(user), Some(pf)) = (&hc.username, &hc.password_file) {
                 let password = std::fs::read_to_string(pf).with_context(|| {
