@@ -584,7 +584,7 @@ pub struct EngineSettings {
 
 /// Reads and parses a configuration file (unknown keys are errors).
 pub fn load(path: &Path) -> anyhow::Result<Config> {
-    let bytes = crate::input::read_file(path, 1024 * 1024, "configuration file")?;
+    let bytes = crate::input::read_file(path, 1024 * 1024, "configuration")?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Config::default());
     }
@@ -609,16 +609,29 @@ fn must_exist(errors: &mut Vec<String>, key: &str, path: &Path, dir: bool) {
 impl Config {
     /// Checks everything and applies defaults; the error lists every problem, one a line.
     pub fn validate(&self) -> anyhow::Result<ServeSettings> {
-        self.validate_with(true)
+        self.validate_with(true, Purpose::Serve)
+    }
+
+    /// For `signet verify --config`: the trust material and registry settings, checked like
+    /// [`Config::validate`] but without the server's parts (TLS, listeners), which a
+    /// command-line verification does not use.
+    pub fn validate_for_verify(&self) -> anyhow::Result<VerifySettings> {
+        let settings = self.validate_with(true, Purpose::Verify)?;
+        Ok(VerifySettings {
+            trust_policy: settings.trust_policy,
+            trust_store: settings.trust_store,
+            engine: settings.engine,
+        })
     }
 
     /// [`Config::validate`] without looking at the file system: every check but "the named
     /// file exists". For configurations made for another machine (the Helm chart's).
     pub fn validate_schema(&self) -> anyhow::Result<ServeSettings> {
-        self.validate_with(false)
+        self.validate_with(false, Purpose::Serve)
     }
 
-    fn validate_with(&self, check_files: bool) -> anyhow::Result<ServeSettings> {
+    fn validate_with(&self, check_files: bool, purpose: Purpose) -> anyhow::Result<ServeSettings> {
+        let serving = purpose == Purpose::Serve;
         let exist = move |errors: &mut Vec<String>, key: &str, path: &Path, dir: bool| {
             if check_files {
                 must_exist(errors, key, path, dir)
@@ -649,8 +662,12 @@ impl Config {
         );
 
         let t = &self.tls;
-        let cert = t.cert_file.clone();
-        let key = t.key_file.clone();
+        let (cert, key) = if serving {
+            (t.cert_file.clone(), t.key_file.clone())
+        } else {
+            // Never read: `validate_for_verify` keeps only the trust and registry parts.
+            (Some(PathBuf::new()), Some(PathBuf::new()))
+        };
         if cert.is_none() {
             errors.push("tls.certFile (--tls-cert) is required: TLS is not optional".into());
         }
@@ -658,7 +675,7 @@ impl Config {
             errors.push("tls.keyFile (--tls-key) is required: TLS is not optional".into());
         }
         match (&t.client_ca_file, t.insecure_no_client_auth) {
-            (None, false) => errors.push(
+            (None, false) if serving => errors.push(
                 "tls.clientCAFile (--client-ca) is required: the CA that issued Gatekeeper's \
                  client certificate; set tls.insecureNoClientAuth: true \
                  (--insecure-no-client-auth) to serve anyone who can reach the port"
@@ -669,11 +686,11 @@ impl Config {
             _ => {}
         }
         for (k, p) in [
-            ("tls.certFile", &cert),
-            ("tls.keyFile", &key),
+            ("tls.certFile", &t.cert_file),
+            ("tls.keyFile", &t.key_file),
             ("tls.clientCAFile", &t.client_ca_file),
         ] {
-            if let Some(p) = p {
+            if let (true, Some(p)) = (serving, p) {
                 exist(&mut errors, k, p, false);
             }
         }
@@ -965,6 +982,21 @@ impl Config {
             _ => anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  ")),
         }
     }
+}
+
+/// What a configuration is validated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Serve,
+    Verify,
+}
+
+/// The parts of the configuration `signet verify --config` uses.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
+    pub engine: EngineSettings,
 }
 
 impl EngineSettings {

@@ -114,7 +114,7 @@ fn registry_flags_are_accepted() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("configuration file c does not exist"),
+        stderr(&o).contains("configuration file c") && stderr(&o).contains("No such file"),
         "{}",
         stderr(&o)
     );

@@ -125,6 +125,39 @@ async fn verify_against_a_real_registry() {
     let unsigned_ref = format!("{}/team/app:unsigned", reg.host);
     let json = ["--output", "json"];
 
+    // The same through --config (the service configuration `serve` reads): trust and
+    // registry settings come from the file.
+    let config = f._dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "trust:\n  policyFile: {}\n  storeRoot: {}\nregistry:\n  dockerConfig: {}\n  caFiles: [{}]\n",
+            f.policy.display(),
+            f.store.display(),
+            f.docker_config.display(),
+            f.ca.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["verify", "--config"])
+        .arg(&config)
+        .args(["--output", "json", &signed_ref, &unsigned_ref])
+        .output()
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(answer["results"][0]["verified"], true, "{answer}");
+    assert_eq!(
+        answer["results"][1]["error"]["code"], "SIGNATURE_NOT_FOUND",
+        "{answer}"
+    );
+
     // Signed: exit 0.
     let (code, out, err) = signet(&f, &json, std::slice::from_ref(&signed_ref)).await;
     assert_eq!(code, Some(0), "{out}\n{err}");

@@ -64,7 +64,11 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     if !args.oci_layout {
         return registry::run(&args);
     }
-    let (policy_path, store_root) = trust_inputs(&args)?;
+    let Inputs {
+        trust_policy: policy_path,
+        trust_store: store_root,
+        ..
+    } = inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
     let options = verification::Options {
         at: input::now_or(args.at),
@@ -87,28 +91,54 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     Ok(Status::from_verified(output::all_verified(&results)))
 }
 
-/// The trust policy and trust-store root, from the flags (or, later, `--config`).
-fn trust_inputs(args: &Args) -> anyhow::Result<(PathBuf, PathBuf)> {
-    if let Some(config) = &args.config {
-        if !config.is_file() {
-            bail!("configuration file {} does not exist", config.display());
-        }
-        if args.trust_policy.is_none() || args.trust_store.is_none() {
-            bail!(
-                "reading the trust policy and trust store from --config {} is not available in this build yet; pass --trust-policy and --trust-store",
-                config.display()
-            );
-        }
+/// What a verification needs from the flags and, with `--config`, the service configuration
+/// (each flag overriding the file).
+struct Inputs {
+    trust_policy: PathBuf,
+    trust_store: PathBuf,
+    /// The registry, cache and Azure settings of `--config`.
+    engine: Option<crate::config::EngineSettings>,
+}
+
+fn inputs(args: &Args) -> anyhow::Result<Inputs> {
+    let Some(path) = &args.config else {
+        return Ok(Inputs {
+            trust_policy: args
+                .trust_policy
+                .clone()
+                .context("--trust-policy FILE is required (or --config FILE)")?,
+            trust_store: args
+                .trust_store
+                .clone()
+                .context("--trust-store DIR is required (or --config FILE)")?,
+            engine: None,
+        });
+    };
+    let mut config = crate::config::load(path)?;
+    if let Some(p) = &args.trust_policy {
+        config.trust.policy_file = Some(p.clone());
     }
-    let policy = args
-        .trust_policy
-        .clone()
-        .context("--trust-policy FILE is required")?;
-    let store = args
-        .trust_store
-        .clone()
-        .context("--trust-store DIR is required")?;
-    Ok((policy, store))
+    if let Some(p) = &args.trust_store {
+        config.trust.store_root = Some(p.clone());
+    }
+    if let Some(p) = &args.docker_config {
+        config.registry.docker_config = Some(p.clone());
+    }
+    if let Some(p) = &args.registry_ca {
+        config.registry.ca_files.push(p.clone());
+    }
+    config
+        .registry
+        .plain_http
+        .extend(args.plain_http.iter().cloned());
+    let settings = config
+        .validate_for_verify()
+        .with_context(|| format!("configuration {}", path.display()))?;
+    Ok(Inputs {
+        trust_policy: settings.trust_policy,
+        trust_store: settings.trust_store,
+        engine: Some(settings.engine),
+    })
 }
 
 fn verify_layout(

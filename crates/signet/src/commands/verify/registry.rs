@@ -7,7 +7,7 @@ use anyhow::{bail, Context as _};
 use signet_engine::{Engine, EngineConfig, TrustSnapshot};
 use signet_registry::{DockerConfig, RegistryConfig};
 
-use super::{trust_inputs, Args};
+use super::{inputs, Args, Inputs};
 use crate::commands::Status;
 use crate::input;
 use crate::output;
@@ -20,7 +20,11 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
     if args.scope.is_some() {
         eprintln!("warning: --scope only applies with --oci-layout; registry references are matched by their own registry/repository");
     }
-    let (policy_path, store_root) = trust_inputs(args)?;
+    let Inputs {
+        trust_policy: policy_path,
+        trust_store: store_root,
+        engine: from_config,
+    } = inputs(args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
     if !store_root.is_dir() {
         bail!(
@@ -35,27 +39,15 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
         );
     }
 
-    let mut registry = RegistryConfig::default();
-    if let Some(path) = &args.docker_config {
-        let config = DockerConfig::from_file(path)
-            .with_context(|| format!("docker config {}", path.display()))?;
-        registry.credentials = config.into_source();
-    }
-    if let Some(path) = &args.registry_ca {
-        let pem = input::read_file(path, MAX_CA_BYTES, "registry CA")?;
-        registry
-            .add_ca_pem(&pem)
-            .with_context(|| format!("registry CA file {}", path.display()))?;
-    }
-    for host in &args.plain_http {
-        registry.allow_plain_http(host);
-    }
-    let config = EngineConfig {
-        registry,
-        fixed_time: args.at,
-        user_metadata: args.user_metadata.iter().cloned().collect(),
-        ..EngineConfig::default()
+    let mut config = match from_config {
+        Some(settings) => settings.engine_config()?,
+        None => EngineConfig {
+            registry: registry_from_flags(args)?,
+            ..EngineConfig::default()
+        },
     };
+    config.fixed_time = args.at;
+    config.user_metadata = args.user_metadata.iter().cloned().collect();
     let engine = Engine::new(config, trust).context("cannot set up registry verification")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -76,4 +68,24 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
     let results: Vec<_> = verdicts.iter().map(verification::from_engine).collect();
     output::print_results(&results, args.output)?;
     Ok(Status::from_verified(output::all_verified(&results)))
+}
+
+/// Registry settings from `--docker-config`, `--registry-ca` and `--plain-http` alone.
+fn registry_from_flags(args: &Args) -> anyhow::Result<RegistryConfig> {
+    let mut registry = RegistryConfig::default();
+    if let Some(path) = &args.docker_config {
+        let config = DockerConfig::from_file(path)
+            .with_context(|| format!("docker config {}", path.display()))?;
+        registry.credentials = config.into_source();
+    }
+    if let Some(path) = &args.registry_ca {
+        let pem = input::read_file(path, MAX_CA_BYTES, "registry CA")?;
+        registry
+            .add_ca_pem(&pem)
+            .with_context(|| format!("registry CA file {}", path.display()))?;
+    }
+    for host in &args.plain_http {
+        registry.allow_plain_http(host);
+    }
+    Ok(registry)
 }
