@@ -723,3 +723,62 @@ pub fn signet_beside_current_exe() -> Option<PathBuf> {
         .into_iter()
         .find(|p| p.is_file())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn report(unsigned_code: &str, pod_allowed: bool) -> Report {
+        let signed = Image {
+            reference: "r.example/net-monitor:v1".into(),
+            digest: "sha256:aa".into(),
+        };
+        let unsigned = Image {
+            reference: "r.example/net-monitor:unsigned".into(),
+            digest: "sha256:bb".into(),
+        };
+        let verified = json!({"verified": true, "digest": "sha256:aa",
+            "signatures": [{"digest": "sha256:cc", "mediaType": "application/cose", "signer": "CN=x"}]});
+        let refused = json!({"verified": false, "digest": "sha256:bb",
+            "error": {"code": unsigned_code, "message": "m"}});
+        let message = format!(
+            "signet: Pod net-monitor denied: 1 image(s) failed signature verification: {}: {unsigned_code}: m",
+            unsigned.reference
+        );
+        Report {
+            verify: json!({"response": {"items": [
+                {"key": signed.reference, "value": verified},
+                {"key": unsigned.reference, "value": refused}]}}),
+            verify_time: Duration::from_millis(1),
+            mutate: json!({"response": {"items": [
+                {"key": signed.reference, "value": format!("{}@sha256:aa", signed.reference)}]}}),
+            admit_both: json!({"response": {"uid": "u-both", "allowed": pod_allowed,
+                "status": {"code": 403, "message": message}}}),
+            admit_signed: json!({"response": {"uid": "u-signed", "allowed": true}}),
+            signed,
+            unsigned,
+        }
+    }
+
+    #[test]
+    fn expected_outcome_has_no_problems() {
+        let r = report("SIGNATURE_NOT_FOUND", false);
+        assert!(r.problems().is_empty(), "{:?}", r.problems());
+        let text = r.render();
+        assert!(
+            text.contains("ADMITTED  r.example/net-monitor:v1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DENIED    r.example/net-monitor:unsigned"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unexpected_outcomes_are_problems() {
+        assert_eq!(report("VERIFICATION_FAILED", false).problems().len(), 2);
+        assert_eq!(report("SIGNATURE_NOT_FOUND", true).problems().len(), 1);
+    }
+}
