@@ -1,35 +1,26 @@
 #!/usr/bin/env bash
-# Offline demo: verifies a signed and an unsigned artifact (real Notation OCI layouts from the
-# shared conformance corpus) with the `signet` CLI, and shows both verdicts.
-# The registry + provider demo (signet serve, a Gatekeeper-like call) replaces this once the
-# provider lands; this one needs nothing but cargo.
+# The README's main job, on a fresh machine in one command: Signet end to end, locally,
+# without Docker or a cloud account.
+#
+#   1. installs Debian's docker-registry and htpasswd (apt; needs root or sudo),
+#   2. builds `signet` and the demo (release),
+#   3. runs `local-demo`: a real registry (TLS + htpasswd) on 127.0.0.1 with net-monitor:v1
+#      (Notation-signed, COSE) and net-monitor:unsigned, `signet serve` on generated
+#      certificates, and Gatekeeper's calls (mTLS): /v1/verify, /v1/mutate, /v1/admit.
+#      It prints one image admitted and one denied, and exits 0 when that is what happened.
+#
+# Arguments go to local-demo, e.g. `bash examples/demo.sh --hold` keeps everything running
+# and prints the endpoints and certificate paths (for load tests; Ctrl-C stops).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-corpus="${SIGNET_CONFORMANCE_DIR:-$repo/../shared/conformance}"
-testdata="$corpus/vectors/notation/test/e2e/testdata"
-[ -d "$testdata" ] || { echo "demo: the conformance corpus is not at $corpus (set SIGNET_CONFORMANCE_DIR)" >&2; exit 2; }
+cd "$repo"
+target="${CARGO_TARGET_DIR:-$repo/target}"
 
-cargo build --release --locked -q -p signet --manifest-path "$repo/Cargo.toml"
-signet="$repo/target/release/signet"
+echo "== installing docker-registry and htpasswd (.ci/install-deps)"
+bash .ci/install-deps
 
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/truststore/x509/ca/e2e"
-cp "$testdata/config/localkeys/e2e.crt" "$work/truststore/x509/ca/e2e/"
-policy="$testdata/config/trustpolicies/trustpolicy.json"
-at="2025-06-01T00:00:00Z"   # inside the corpus signer's validity
+echo "== building signet and the demo (cargo build --release)"
+cargo build --release --locked -p signet -p signet-examples
 
-echo "== trust policy"
-"$signet" policy check --trust-policy "$policy" --trust-store "$work/truststore"
-
-for image in e2e-valid-signature e2e; do
-  echo
-  echo "== signet verify localhost:5000/net-monitor ($image layout)"
-  set +e
-  "$signet" verify --oci-layout --scope localhost:5000/net-monitor --at "$at" \
-    --trust-policy "$policy" --trust-store "$work/truststore" \
-    "$testdata/registry/oci_layout/$image:v1"
-  status=$?
-  set -e
-  echo "exit status $status ($([ $status -eq 0 ] && echo admitted || echo refused))"
-done
+echo "== running the demo"
+exec "$target/release/local-demo" --signet "$target/release/signet" "$@"

@@ -3,8 +3,8 @@
 //! swaps, in-flight deduplication and deadlines. No timing asserts: round trips are counted.
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../signet-registry/tests/support/mod.rs"]
-mod support;
+// The registry harness (real docker-registry, push helpers) lives in the testkit.
+use signet_testkit::registry as support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

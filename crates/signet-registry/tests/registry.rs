@@ -3,7 +3,8 @@
 //! fail.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+// The registry harness (real docker-registry, push helpers) lives in the testkit.
+use signet_testkit::registry as support;
 
 use std::sync::Arc;
 use std::time::Duration;

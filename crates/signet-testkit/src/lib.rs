@@ -6,11 +6,14 @@
 //! - [`KeyKind`]: the six key types Notation allows (and a few it refuses, for negative tests).
 //! - [`TestCa`]: a root CA that issues code-signing leaves ([`TestSigner`]).
 //! - [`TestSigner::sign`]: a COSE or JWS Notation envelope over an OCI descriptor.
+//! - `registry` (feature `registry`): the real `docker-registry` harness with push helpers.
 
 #![allow(clippy::unwrap_used)]
 
 mod envelope;
 mod pki;
+#[cfg(feature = "registry")]
+pub mod registry;
 
 pub use envelope::{EnvelopeKind, SignOptions};
 pub use pki::{KeyKind, LeafOptions, TestCa, TestSigner};

@@ -2,8 +2,8 @@
 //! no referrers API: the tag-schema fallback), run as the built binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../signet-registry/tests/support/mod.rs"]
-mod support;
+// The registry harness (real docker-registry, push helpers) lives in the testkit.
+use signet_testkit::registry as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

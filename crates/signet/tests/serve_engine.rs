@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod serve_support;
-#[path = "../../signet-registry/tests/support/mod.rs"]
-mod support;
+// The registry harness (real docker-registry, push helpers) lives in the testkit.
+use signet_testkit::registry as support;
 
 use std::time::Duration;
 

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::{EnvelopeKind, SignOptions, TestSigner};
 use http::Method;
 use serde_json::{json, Value};
 use signet_notation::descriptor::DigestAlgorithm;
 use signet_notation::Descriptor;
-use signet_testkit::{EnvelopeKind, SignOptions, TestSigner};
 
 use super::http::send;
 

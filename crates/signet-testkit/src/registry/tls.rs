@@ -30,6 +30,12 @@ fn dn(cn: &str) -> DistinguishedName {
     dn
 }
 
+impl Default for TestPki {
+    fn default() -> Self {
+        TestPki::new()
+    }
+}
+
 impl TestPki {
     pub fn new() -> TestPki {
         let ca_key = KeyPair::generate().unwrap();
