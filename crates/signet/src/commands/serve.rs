@@ -132,6 +132,14 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
 
     init_logging(&settings.log_level);
     let engine_config = settings.engine.engine_config()?;
+    for host in &engine_config.registry.plain_http {
+        tracing::warn!(
+            registry = %host,
+            "INSECURE: plain HTTP (no TLS) to this registry: anyone on the path can read its \
+             credentials and choose which manifests and signatures Signet sees; signatures are \
+             still verified, but use TLS outside a lab"
+        );
+    }
     let tls = signet_server::LiveTls::load(settings.tls.clone()).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -46,6 +46,9 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
             ..EngineConfig::default()
         },
     };
+    for host in &config.registry.plain_http {
+        eprintln!("warning: INSECURE: plain HTTP (no TLS) to registry {host}: credentials and answers can be read and altered in transit");
+    }
     config.fixed_time = args.at;
     config.user_metadata = args.user_metadata.iter().cloned().collect();
     let engine = Engine::new(config, trust).context("cannot set up registry verification")?;
