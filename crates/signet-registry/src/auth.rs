@@ -149,9 +149,24 @@ impl DockerConfig {
 
     /// Reads and parses a Docker config file.
     pub fn from_file(path: &Path) -> Result<DockerConfig, RegistryError> {
-        let bytes = std::fs::read(path).map_err(|e| {
+        use std::io::Read as _;
+        /// Pull secrets are small; a larger file is a mistake, not a configuration.
+        const MAX_DOCKER_CONFIG_BYTES: u64 = 1024 * 1024;
+        let cannot = |e: std::io::Error| {
             RegistryError::Config(format!("cannot read Docker config {}: {e}", path.display()))
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .map_err(cannot)?
+            .take(MAX_DOCKER_CONFIG_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(cannot)?;
+        if bytes.len() as u64 > MAX_DOCKER_CONFIG_BYTES {
+            return Err(RegistryError::Config(format!(
+                "Docker config {} is over {MAX_DOCKER_CONFIG_BYTES} bytes",
+                path.display()
+            )));
+        }
         DockerConfig::from_json(&bytes)
     }
 
