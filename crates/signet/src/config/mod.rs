@@ -1,0 +1,422 @@
+//! The service configuration file (YAML), shared by `signet serve` and `signet verify`.
+//!
+//! Unknown keys are rejected; every value is checked once at start ([`Config::validate`])
+//! with a message naming the key; command-line flags override the file.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:8443            # TLS listener (default 0.0.0.0:8443)
+//! metricsListen: 0.0.0.0:9090     # optional plain-HTTP /healthz /readyz /metrics
+//! tls:
+//!   certFile: /etc/signet/tls/tls.crt
+//!   keyFile: /etc/signet/tls/tls.key
+//!   clientCAFile: /etc/signet/gatekeeper-ca/ca.crt
+//!   insecureNoClientAuth: false   # true: no client certificates (logged every minute)
+//! trust:
+//!   policyFile: /etc/signet/policy/trustpolicy.json
+//!   storeRoot: /etc/signet/truststore
+//! registry:
+//!   dockerConfig: /etc/signet/docker/config.json
+//!   caFiles: [/etc/signet/registry-ca/ca.crt]
+//!   plainHttp: [localhost:5000]
+//!   maxSignatures: 100
+//!   maxRetries: 4
+//!   concurrency: 8
+//!   hosts:
+//!     myregistry.example:5000:
+//!       caFile: /etc/signet/registry-ca/myregistry.crt
+//!       plainHttp: false
+//!       username: puller
+//!       passwordFile: /etc/signet/registry-auth/password
+//!       tokenRealms: [auth.myregistry.example]   # token services allowed to see the credentials
+//! limits:
+//!   requestDeadline: 4s
+//!   maxKeysPerRequest: 1000
+//!   maxBodyBytes: 1048576
+//!   keyConcurrency: 64
+//!   maxConcurrentVerifications: 32
+//!   headerReadTimeout: 5s
+//!   bodyReadTimeout: 10s
+//!   handshakeTimeout: 5s
+//!   maxConnections: 1024
+//!   shutdownGrace: 20s
+//! cache:
+//!   successTTL: 5m
+//!   failureTTL: 30s
+//!   tagTTL: 30s
+//! admission:
+//!   excludeNamespaces: [kube-system, gatekeeper-system]
+//!   excludeImages: ["registry.k8s.io/*"]
+//! reload:
+//!   debounce: 500ms
+//!   pollInterval: 30s
+//! log:
+//!   level: info                   # error, warn, info, debug, trace
+//! azure:                          # optional: Entra ID sign-in to ACR, Key Vault trust anchors
+//!   workloadIdentity: true        # AZURE_* variables of the Workload Identity webhook
+//!   # clientId / tenantId override AZURE_CLIENT_ID / AZURE_TENANT_ID (workload identity)
+//!   # managedIdentityClientId: ... # without workloadIdentity: IMDS (user-assigned if set)
+//!   # servicePrincipal: {tenantId: ..., clientId: ..., clientSecretFile: /path}
+//!   acrRegistries: [myregistry.azurecr.io]   # only these get Azure tokens
+//!   keyVault:
+//!     url: https://myvault.vault.azure.net
+//!     refreshInterval: 1h
+//!     certificates:
+//!       - name: wabbit-networks-io  # certificate name in the vault
+//!         version: ""               # optional: pin a version (default: the latest)
+//!         store: ca:wabbit-networks # the trust store the policy names
+//! ```
+//!
+//! [`Config::validate`] also checks that every file named exists; [`Config::validate_schema`]
+//! checks everything else (for configurations rendered for another machine, e.g. the Helm
+//! chart's, whose files exist only in the pod).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod azure;
+mod build;
+mod validate;
+
+pub use azure::{
+    AzureConfig, AzureIdentity, AzureSettings, KeyVaultCertificateConfig, KeyVaultConfig,
+    KeyVaultSettings, ServicePrincipalConfig,
+};
+pub use validate::VerifySettings;
+
+use serde::Deserialize;
+
+/// A duration written `500ms`, `4s`, `5m`, `1h` (or a bare number of seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(Dur(Duration::from_secs(n))),
+            Raw::S(s) => parse_duration(&s)
+                .map(Dur)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Parses `500ms`, `4s`, `1.5s`, `5m`, `1h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 500ms, 4s, 5m, 1h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: unit must be ms, s, m or h"
+            ))
+        }
+    };
+    if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {
+        return Err(format!("invalid duration {s:?}: out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The whole file. Every field is optional here; [`Config::validate`] applies defaults
+/// and requirements.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub trust: TrustConfig,
+    #[serde(default)]
+    pub registry: RegistryFileConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub admission: AdmissionConfig,
+    #[serde(default)]
+    pub reload: ReloadConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    pub azure: Option<AzureConfig>,
+}
+
+/// `azure:` — see the module docs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    #[serde(rename = "clientCAFile")]
+    pub client_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure_no_client_auth: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustConfig {
+    pub policy_file: Option<PathBuf>,
+    pub store_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryFileConfig {
+    pub docker_config: Option<PathBuf>,
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    #[serde(default)]
+    pub plain_http: Vec<String>,
+    pub max_signatures: Option<usize>,
+    pub max_retries: Option<u32>,
+    pub concurrency: Option<usize>,
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostConfig>,
+}
+
+/// Per-registry settings (`host[:port]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostConfig {
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub plain_http: bool,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Token services (`host[:port]`) other than the registry itself that may receive its
+    /// credentials in the bearer-token flow.
+    #[serde(default)]
+    pub token_realms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub request_deadline: Option<Dur>,
+    pub max_keys_per_request: Option<usize>,
+    pub max_body_bytes: Option<usize>,
+    pub key_concurrency: Option<usize>,
+    pub max_concurrent_verifications: Option<usize>,
+    pub header_read_timeout: Option<Dur>,
+    pub body_read_timeout: Option<Dur>,
+    pub handshake_timeout: Option<Dur>,
+    pub max_connections: Option<usize>,
+    pub shutdown_grace: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    #[serde(rename = "successTTL")]
+    pub success_ttl: Option<Dur>,
+    #[serde(rename = "failureTTL")]
+    pub failure_ttl: Option<Dur>,
+    #[serde(rename = "tagTTL")]
+    pub tag_ttl: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionConfig {
+    #[serde(default)]
+    pub exclude_namespaces: Vec<String>,
+    #[serde(default)]
+    pub exclude_images: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReloadConfig {
+    pub debounce: Option<Dur>,
+    pub poll_interval: Option<Dur>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: Option<String>,
+}
+
+/// Everything `serve` needs, validated.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub server: signet_server::ServerSettings,
+    pub tls: signet_server::TlsSettings,
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
+    pub engine: EngineSettings,
+    pub log_level: String,
+    /// `azure:`, when configured (the ACR part is also in [`EngineSettings::azure`]).
+    pub azure: Option<AzureSettings>,
+}
+
+/// The engine's settings before the registry credentials are read.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub registry: RegistryFileConfig,
+    pub max_concurrent_verifications: usize,
+    pub success_ttl: Duration,
+    pub failure_ttl: Duration,
+    pub tag_ttl: Duration,
+    pub azure: Option<AzureSettings>,
+}
+
+/// Reads and parses a configuration file (unknown keys are errors).
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    let bytes = crate::input::read_file(path, 1024 * 1024, "configuration")?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Config::default());
+    }
+    serde_yaml::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))
+}
+
+fn must_exist(errors: &mut Vec<String>, key: &str, path: &Path, dir: bool) {
+    match std::fs::metadata(path) {
+        Ok(m) if dir && !m.is_dir() => {
+            errors.push(format!("{key}: {} is not a directory", path.display()))
+        }
+        Ok(m) if !dir && m.is_dir() => errors.push(format!(
+            "{key}: {} is a directory, not a file",
+            path.display()
+        )),
+        Ok(_) => {}
+        Err(e) => errors.push(format!("{key}: {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_place() {
+        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadlin: 4s\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `requestDeadlin`"), "{e}");
+        assert!(e.contains("limits"), "{e}");
+        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadline: 4 parsecs\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid duration"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_every_problem() {
+        let c: Config = serde_yaml::from_str(
+            "listen: nowhere\nlimits:\n  requestDeadline: 60s\n  maxKeysPerRequest: 0\nlog:\n  level: loud\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        for needle in [
+            "listen: \"nowhere\"",
+            "tls.certFile",
+            "tls.clientCAFile",
+            "trust.policyFile",
+            "limits.requestDeadline: 60s",
+            "limits.maxKeysPerRequest: 0",
+            "log.level",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+    }
+
+    const BASE: &str =
+        "tls: {certFile: /x/tls.crt, keyFile: /x/tls.key, clientCAFile: /x/ca.crt}\n\
+                        trust: {policyFile: /x/trustpolicy.json, storeRoot: /x/store}\n";
+
+    #[test]
+    fn azure_section_is_validated_with_precise_messages() {
+        let ok: Config = serde_yaml::from_str(&format!(
+            "{BASE}azure:\n  workloadIdentity: true\n  acrRegistries: [MyRegistry.azurecr.io]\n  \
+             keyVault:\n    url: https://signetkv.vault.azure.net/\n    refreshInterval: 30m\n    \
+             certificates:\n      - {{name: wabbit-networks-io, store: \"ca:wabbit-networks\"}}\n      \
+             - {{name: tsa-root, version: 0123abcd, store: \"tsa:tsa\"}}\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        let azure = settings.azure.unwrap();
+        assert_eq!(
+            azure.acr_registries,
+            vec!["myregistry.azurecr.io".to_owned()]
+        );
+        assert_eq!(
+            azure.identity,
+            AzureIdentity::WorkloadIdentity {
+                client_id: None,
+                tenant_id: None
+            }
+        );
+        let kv = azure.key_vault.unwrap();
+        assert_eq!(kv.url, "https://signetkv.vault.azure.net");
+        assert_eq!(kv.refresh_interval, Duration::from_secs(1800));
+        assert_eq!(kv.certificates[0].store_name, "wabbit-networks");
+        assert_eq!(kv.certificates[1].version.as_deref(), Some("0123abcd"));
+        assert!(settings.engine.azure.is_some());
+        // Files are checked by validate(), not by validate_schema().
+        assert!(ok
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("tls.certFile: /x/tls.crt"));
+
+        let bad: Config = serde_yaml::from_str(&format!(
+            "{BASE}azure:\n  workloadIdentity: true\n  managedIdentityClientId: nope\n  \
+             acrRegistries: [docker.io, https://x.azurecr.io]\n  keyVault:\n    \
+             url: http://kv.example\n    refreshInterval: 5s\n    \
+             certificates: [{{name: bad_name, store: \"root:x\"}}]\n"
+        ))
+        .unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        for needle in [
+            "azure.managedIdentityClientId and azure.workloadIdentity exclude each other",
+            "azure.acrRegistries: \"docker.io\" is not an Azure Container Registry",
+            "azure.acrRegistries: \"https://x.azurecr.io\"",
+            "azure.keyVault.url: \"http://kv.example\"",
+            "azure.keyVault.refreshInterval",
+            "azure.keyVault.certificates[0].name: \"bad_name\"",
+            "azure.keyVault.certificates[0].store: \"root:x\" must be TYPE:NAME",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        let empty: Config = serde_yaml::from_str(&format!("{BASE}azure: {{}}\n")).unwrap();
+        let e = empty.validate_schema().unwrap_err().to_string();
+        assert!(e.contains("azure: nothing to do"), "{e}");
+        let e = serde_yaml::from_str::<Config>("azure:\n  acrRegistry: [x]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `acrRegistry`"), "{e}");
+    }
+}
