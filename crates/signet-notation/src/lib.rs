@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod descriptor;
 pub mod envelope;
 pub mod policy;
+pub mod revocation;
 pub mod timestamp;
 pub mod truststore;
 pub mod verifier;

@@ -163,6 +163,39 @@ impl TestCa {
         pem(&self.der)
     }
 
+    /// A CRL signed by this CA, valid from `this_update` to `next_update`, listing the
+    /// certificates (DER) in `revoked` as revoked at `this_update`.
+    pub fn crl(
+        &self,
+        revoked: &[&[u8]],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Vec<u8> {
+        use x509_parser::prelude::FromDer as _;
+        let revoked_certs = revoked
+            .iter()
+            .map(|der| {
+                let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+                rcgen::RevokedCertParams {
+                    serial_number: cert.tbs_certificate.serial.to_bytes_be().into(),
+                    revocation_time: this_update,
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                }
+            })
+            .collect();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        params.signed_by(&issuer).unwrap().der().to_vec()
+    }
+
     /// Issues a code-signing leaf.
     pub fn issue(&self, options: &LeafOptions) -> TestSigner {
         let (leaf_key, signing) = generate(options.key);

@@ -1,0 +1,635 @@
+//! Certificate revocation checking of a signing certificate chain, as notation-core-go's
+//! `revocation` package does it, with the fetching left to the caller.
+//!
+//! For every certificate of the chain but the root, the revocation information the
+//! certificate names is fetched through a [`RevocationSource`] and validated here:
+//!
+//! - OCSP when the certificate names an OCSP responder (authority information access);
+//!   an OCSP check that ends in "unknown" (fetch failure, bad response) falls back to the
+//!   certificate's CRLs when it has some;
+//! - otherwise its CRL distribution points (every `http`/`https` URI of every point): the
+//!   CRL must be signed by the certificate's issuer (the next certificate of the chain), be
+//!   current (`thisUpdate <= at <= nextUpdate`), not be a delta CRL nor carry an unknown
+//!   critical extension; the certificate is revoked when its serial number is listed, unless
+//!   the entry's invalidity date is after the authentic signing time (signing-authority
+//!   scheme);
+//! - a certificate without either is not revocable and counts as good.
+//!
+//! The chain's result: revoked if some certificate is revoked, else unknown if the status of
+//! some certificate is unknown, else good.
+
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::revocation_list::CertificateRevocationList;
+
+use crate::cert::Certificate;
+use crate::chain::{cert_signature_scheme, verify_signature};
+use crate::{format_rfc3339, Instant};
+
+/// Largest CRL accepted (notation-core-go's bound: 32 MiB).
+pub const MAX_CRL_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest OCSP response accepted.
+pub const MAX_OCSP_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Where revocation information comes from: the caller fetches, this module validates.
+///
+/// Implementations bound the size and the time of each fetch; an `Err` makes the status of
+/// the certificate unknown.
+pub trait RevocationSource: std::fmt::Debug + Send + Sync {
+    /// The DER CRL published at `url`.
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String>;
+    /// The DER `OCSPResponse` of the responder at `url` to the DER `OCSPRequest`.
+    fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// The revocation status of a chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevocationResult {
+    /// No certificate of the chain is revoked, and the status of every revocable one is known.
+    Ok,
+    /// A certificate is revoked.
+    Revoked {
+        /// The revoked certificate's subject.
+        subject: String,
+        /// Where that was found (CRL or OCSP URL) and when it was revoked.
+        detail: String,
+    },
+    /// The status of a certificate could not be established.
+    Unknown {
+        /// The certificate's subject.
+        subject: String,
+        /// Why: the URL and what went wrong.
+        reason: String,
+    },
+}
+
+/// The status of one certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CertStatus {
+    Good,
+    NonRevocable,
+    Revoked(String),
+    Unknown(String),
+}
+
+/// Checks the revocation status of `chain` (leaf first, root last) at `at`.
+///
+/// `signing_time` is the authentic signing time of a signing-authority signature: a revoked
+/// entry whose invalidity date is after it does not revoke the signature.
+pub fn check_chain(
+    chain: &[Certificate],
+    source: &dyn RevocationSource,
+    at: Instant,
+    signing_time: Option<Instant>,
+) -> RevocationResult {
+    let mut unknown = None;
+    // The root (last) certificate is never checked: nothing above it could revoke it.
+    for pair in chain.windows(2) {
+        let (cert, issuer) = (&pair[0], &pair[1]);
+        match cert_status(cert, issuer, source, at, signing_time) {
+            CertStatus::Good | CertStatus::NonRevocable => {}
+            CertStatus::Revoked(detail) => {
+                return RevocationResult::Revoked {
+                    subject: cert.subject(),
+                    detail,
+                }
+            }
+            CertStatus::Unknown(reason) => {
+                unknown.get_or_insert(RevocationResult::Unknown {
+                    subject: cert.subject(),
+                    reason,
+                });
+            }
+        }
+    }
+    unknown.unwrap_or(RevocationResult::Ok)
+}
+
+/// Whether some certificate of `chain` names revocation information (a CRL distribution
+/// point or an OCSP responder).
+pub fn is_revocable(chain: &[Certificate]) -> bool {
+    chain.iter().any(|c| {
+        let x509 = c.x509();
+        has_crl_extension(&x509) || !ocsp_urls(&x509).is_empty()
+    })
+}
+
+fn has_crl_extension(cert: &X509Certificate<'_>) -> bool {
+    cert.extensions().iter().any(|ext| {
+        matches!(
+            ext.parsed_extension(),
+            x509_parser::extensions::ParsedExtension::CRLDistributionPoints(_)
+        )
+    })
+}
+
+/// The URIs of the certificate's CRL distribution points.
+fn crl_urls(cert: &X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+    let mut urls = Vec::new();
+    for ext in cert.extensions() {
+        if let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() {
+            for point in points.iter() {
+                if let Some(DistributionPointName::FullName(names)) = &point.distribution_point {
+                    for name in names {
+                        if let GeneralName::URI(uri) = name {
+                            urls.push((*uri).to_owned());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    urls
+}
+
+/// The URIs of the certificate's OCSP responders.
+fn ocsp_urls(cert: &X509Certificate<'_>) -> Vec<String> {
+    use x509_parser::extensions::{GeneralName, ParsedExtension};
+    let mut urls = Vec::new();
+    for ext in cert.extensions() {
+        if let ParsedExtension::AuthorityInfoAccess(aia) = ext.parsed_extension() {
+            for desc in &aia.accessdescs {
+                if desc.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
+                {
+                    if let GeneralName::URI(uri) = &desc.access_location {
+                        urls.push((*uri).to_owned());
+                    }
+                }
+            }
+        }
+    }
+    urls
+}
+
+fn cert_status(
+    cert: &Certificate,
+    issuer: &Certificate,
+    source: &dyn RevocationSource,
+    at: Instant,
+    signing_time: Option<Instant>,
+) -> CertStatus {
+    let x509 = cert.x509();
+    let issuer_x509 = issuer.x509();
+    let ocsp = ocsp_urls(&x509);
+    let crls = crl_urls(&x509);
+    let has_crl = has_crl_extension(&x509);
+
+    let mut ocsp_failure = None;
+    if !ocsp.is_empty() {
+        match ocsp_status(&x509, &issuer_x509, &ocsp, source, at) {
+            CertStatus::Unknown(reason) if has_crl => ocsp_failure = Some(reason),
+            status => return status,
+        }
+    }
+    if !has_crl {
+        return CertStatus::NonRevocable;
+    }
+    let status = crl_status(&x509, &issuer_x509, &crls, source, at, signing_time);
+    match (status, ocsp_failure) {
+        (CertStatus::Unknown(crl), Some(ocsp)) => {
+            CertStatus::Unknown(format!("{ocsp}; falling back to CRL: {crl}"))
+        }
+        (status, _) => status,
+    }
+}
+
+/// OCSP is not implemented yet: the status is unknown, which falls back to CRLs when the
+/// certificate has some.
+fn ocsp_status(
+    _cert: &X509Certificate<'_>,
+    _issuer: &X509Certificate<'_>,
+    urls: &[String],
+    _source: &dyn RevocationSource,
+    _at: Instant,
+) -> CertStatus {
+    CertStatus::Unknown(format!(
+        "OCSP ({}) is not supported in this build",
+        urls.join(", ")
+    ))
+}
+
+fn crl_status(
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    urls: &[String],
+    source: &dyn RevocationSource,
+    at: Instant,
+    signing_time: Option<Instant>,
+) -> CertStatus {
+    if urls.is_empty() {
+        return CertStatus::Unknown(
+            "the certificate's CRL distribution points name no URI".to_owned(),
+        );
+    }
+    // Every URI is checked: the distribution points do not say which reasons each covers.
+    for url in urls {
+        let checked = source
+            .fetch_crl(url)
+            .map_err(|e| format!("fetching the CRL failed: {e}"))
+            .and_then(|der| check_crl(&der, cert, issuer, at, signing_time));
+        match checked {
+            Ok(None) => {}
+            Ok(Some(revoked)) => return CertStatus::Revoked(format!("CRL {url}: {revoked}")),
+            Err(e) => return CertStatus::Unknown(format!("CRL {url}: {e}")),
+        }
+    }
+    CertStatus::Good
+}
+
+/// Validates a CRL for `cert` and looks the certificate up: `Ok(None)` when not revoked,
+/// `Ok(Some(when))` when revoked.
+fn check_crl(
+    der: &[u8],
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
+    at: Instant,
+    signing_time: Option<Instant>,
+) -> Result<Option<String>, String> {
+    if der.len() > MAX_CRL_BYTES {
+        return Err(format!(
+            "the CRL is {} bytes, more than the {} MiB limit",
+            der.len(),
+            MAX_CRL_BYTES / 1024 / 1024
+        ));
+    }
+    let crl = match CertificateRevocationList::from_der(der) {
+        Ok((&[], crl)) => crl,
+        Ok((rest, _)) => return Err(format!("{} bytes follow the DER CRL", rest.len())),
+        Err(e) => return Err(format!("not a DER CRL: {e}")),
+    };
+
+    // Issued and signed by the certificate's issuer.
+    if crl.issuer().as_raw() != issuer.subject().as_raw() {
+        return Err(format!(
+            "the CRL is issued by {:?}, not by the certificate's issuer {:?}",
+            crl.issuer().to_string(),
+            issuer.subject().to_string()
+        ));
+    }
+    if let Ok(Some(ku)) = issuer.key_usage() {
+        if ku.value.flags != 0 && !ku.value.crl_sign() {
+            return Err("the issuer's key usage does not allow signing CRLs".to_owned());
+        }
+    }
+    let (scheme, hash) = cert_signature_scheme(&crl.signature_algorithm)?;
+    verify_signature(
+        issuer.public_key(),
+        scheme,
+        hash,
+        crl.tbs_cert_list.as_ref(),
+        &crl.signature_value.data,
+    )
+    .map_err(|e| format!("the CRL is not signed by the certificate's issuer: {e}"))?;
+
+    // Current.
+    let this_update = crl.last_update().to_datetime();
+    if at < this_update {
+        return Err(format!(
+            "the CRL is not valid yet: thisUpdate is {}",
+            format_rfc3339(this_update)
+        ));
+    }
+    if let Some(next) = crl.next_update() {
+        let next = next.to_datetime();
+        if at > next {
+            return Err(format!(
+                "the CRL expired: nextUpdate was {}",
+                format_rfc3339(next)
+            ));
+        }
+    }
+
+    // Extensions: delta CRLs are not supported, nor unknown critical extensions.
+    for ext in crl.extensions() {
+        match ext.oid.to_id_string().as_str() {
+            // Delta CRL indicator, freshest CRL.
+            "2.5.29.27" | "2.5.29.46" => return Err("delta CRLs are not supported".to_owned()),
+            // Issuing distribution point: every distribution point is checked anyway.
+            "2.5.29.28" => {}
+            oid if ext.critical => {
+                return Err(format!(
+                    "the CRL has an unsupported critical extension {oid}"
+                ))
+            }
+            _ => {}
+        }
+    }
+
+    let serial = &cert.tbs_certificate.serial;
+    for entry in crl.iter_revoked_certificates() {
+        if entry.serial() != serial {
+            continue;
+        }
+        let mut invalidity = None;
+        for ext in entry.extensions() {
+            match ext.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::InvalidityDate(t) => {
+                    invalidity = Some(t.to_datetime())
+                }
+                _ if ext.critical => {
+                    return Err(format!(
+                        "the CRL entry has an unsupported critical extension {}",
+                        ext.oid.to_id_string()
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let (Some(signed), Some(invalid)) = (signing_time, invalidity) {
+            if signed < invalid {
+                // Signed before the key became invalid.
+                continue;
+            }
+        }
+        return Ok(Some(format!(
+            "revoked at {}",
+            format_rfc3339(entry.revocation_date.to_datetime())
+        )));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::test_support::vector;
+
+    const LEAF_URL: &str = "http://localhost:10086/leaf.crl";
+    const INTERMEDIATE_URL: &str = "http://localhost:10086/intermediate.crl";
+
+    /// Serves CRLs from a map; anything else fails.
+    #[derive(Debug, Default)]
+    struct MapSource(HashMap<String, Vec<u8>>);
+
+    impl RevocationSource for MapSource {
+        fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+            self.0
+                .get(url)
+                .cloned()
+                .ok_or_else(|| format!("connection refused ({url})"))
+        }
+        fn fetch_ocsp(&self, url: &str, _request_der: &[u8]) -> Result<Vec<u8>, String> {
+            Err(format!("connection refused ({url})"))
+        }
+    }
+
+    fn crl(name: &str) -> Vec<u8> {
+        std::fs::read(vector(&format!(
+            "notation/test/e2e/testdata/config/crl/{name}"
+        )))
+        .expect("read CRL vector")
+    }
+
+    fn chain() -> Vec<Certificate> {
+        let pem = std::fs::read(vector(
+            "notation/test/e2e/testdata/config/crl/certchain_with_crl.pem",
+        ))
+        .expect("read chain");
+        let chain = Certificate::parse_pem(&pem).expect("parse chain");
+        assert_eq!(chain.len(), 3);
+        chain
+    }
+
+    fn source(leaf: &str, intermediate: &str) -> MapSource {
+        let mut map = HashMap::new();
+        map.insert(LEAF_URL.to_owned(), crl(leaf));
+        map.insert(INTERMEDIATE_URL.to_owned(), crl(intermediate));
+        MapSource(map)
+    }
+
+    /// Inside the CRLs' validity (2024-11-11 .. 2124-10-18), after leaf_expired.crl's.
+    const AT: Instant = datetime!(2025-06-01 00:00 UTC);
+
+    #[test]
+    fn good_crls_are_ok() {
+        let result = check_chain(&chain(), &source("leaf.crl", "intermediate.crl"), AT, None);
+        assert_eq!(result, RevocationResult::Ok);
+    }
+
+    #[test]
+    fn revoked_leaf() {
+        let result = check_chain(
+            &chain(),
+            &source("leaf_revoked.crl", "intermediate.crl"),
+            AT,
+            None,
+        );
+        let RevocationResult::Revoked { subject, detail } = result else {
+            panic!("expected revoked, got {result:?}")
+        };
+        assert!(subject.contains("CN=LeafCert"), "{subject}");
+        assert!(detail.contains(LEAF_URL), "{detail}");
+        assert!(detail.contains("2024-11-11T05:30:52Z"), "{detail}");
+    }
+
+    #[test]
+    fn revoked_intermediate() {
+        let result = check_chain(
+            &chain(),
+            &source("leaf.crl", "intermediate_revoked.crl"),
+            AT,
+            None,
+        );
+        let RevocationResult::Revoked { subject, .. } = result else {
+            panic!("expected revoked, got {result:?}")
+        };
+        assert!(subject.contains("CN=IntermediateCA"), "{subject}");
+    }
+
+    #[test]
+    fn revoked_wins_over_unknown() {
+        let mut src = source("leaf_expired.crl", "intermediate_revoked.crl");
+        src.0.remove(LEAF_URL);
+        let result = check_chain(&chain(), &src, AT, None);
+        assert!(
+            matches!(result, RevocationResult::Revoked { .. }),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn expired_crl_vector_is_unknown() {
+        // leaf_expired.crl (nextUpdate 2023-12-25) was signed by an earlier IntermediateCA key
+        // than the one in certchain_with_crl.pem: unknown either way, as in notation-go.
+        let result = check_chain(
+            &chain(),
+            &source("leaf_expired.crl", "intermediate.crl"),
+            AT,
+            None,
+        );
+        let RevocationResult::Unknown { subject, .. } = result else {
+            panic!("expected unknown, got {result:?}")
+        };
+        assert!(subject.contains("CN=LeafCert"), "{subject}");
+    }
+
+    #[test]
+    fn expired_crl_is_unknown() {
+        use signet_testkit::{KeyKind, LeafOptions, TestCa};
+        let ca = TestCa::new("Root", KeyKind::P256);
+        let mut options = LeafOptions::new("Leaf", KeyKind::P256);
+        options.crl_url = Some("http://crl.test/root.crl".into());
+        let chain = testkit_chain(&ca.issue(&options));
+        let mut src = MapSource::default();
+        src.0.insert(
+            "http://crl.test/root.crl".into(),
+            ca.crl(
+                &[],
+                datetime!(2023-12-24 08:15:42 UTC),
+                datetime!(2023-12-25 08:15:42 UTC),
+            ),
+        );
+        let result = check_chain(&chain, &src, AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("expired") && reason.contains("2023-12-25T08:15:42Z")),
+            "{result:?}"
+        );
+        // Within its validity the same CRL is fine.
+        let result = check_chain(&chain, &src, datetime!(2023-12-24 12:00 UTC), None);
+        assert_eq!(result, RevocationResult::Ok);
+    }
+
+    fn testkit_chain(signer: &signet_testkit::TestSigner) -> Vec<Certificate> {
+        signer
+            .chain
+            .iter()
+            .map(|d| Certificate::from_der(d.clone()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn crl_not_yet_valid_is_unknown() {
+        let result = check_chain(
+            &chain(),
+            &source("leaf.crl", "intermediate.crl"),
+            datetime!(2024-11-01 00:00 UTC),
+            None,
+        );
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not valid yet")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn fetch_failure_is_unknown() {
+        let mut src = source("leaf.crl", "intermediate.crl");
+        src.0.remove(INTERMEDIATE_URL);
+        let result = check_chain(&chain(), &src, AT, None);
+        let RevocationResult::Unknown { subject, reason } = result else {
+            panic!("expected unknown, got {result:?}")
+        };
+        assert!(subject.contains("CN=IntermediateCA"), "{subject}");
+        assert!(reason.contains("connection refused"), "{reason}");
+        // The intermediate names an OCSP responder; its failure is reported too.
+        assert!(reason.contains("OCSP"), "{reason}");
+    }
+
+    #[test]
+    fn bad_signature_is_unknown() {
+        let mut src = source("leaf.crl", "intermediate.crl");
+        let leaf = src.0.get_mut(LEAF_URL).unwrap();
+        let last = leaf.len() - 1;
+        leaf[last] ^= 0x01;
+        let result = check_chain(&chain(), &src, AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not signed by")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn crl_of_another_issuer_is_unknown() {
+        // The root's CRL served for the leaf: wrong issuer.
+        let result = check_chain(
+            &chain(),
+            &source("intermediate.crl", "intermediate.crl"),
+            AT,
+            None,
+        );
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("issued by")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_and_oversized_crls_are_unknown() {
+        let mut src = source("leaf.crl", "intermediate.crl");
+        src.0.insert(LEAF_URL.to_owned(), b"not a crl".to_vec());
+        let result = check_chain(&chain(), &src, AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not a DER CRL")),
+            "{result:?}"
+        );
+        src.0
+            .insert(LEAF_URL.to_owned(), vec![0; MAX_CRL_BYTES + 1]);
+        let result = check_chain(&chain(), &src, AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("limit")),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn non_revocable_chain_is_ok() {
+        let ca = signet_testkit::TestCa::new("Root", signet_testkit::KeyKind::P256);
+        let signer = ca.issue(&signet_testkit::LeafOptions::new(
+            "Leaf",
+            signet_testkit::KeyKind::P256,
+        ));
+        let chain: Vec<Certificate> = signer
+            .chain
+            .iter()
+            .map(|d| Certificate::from_der(d.clone()).unwrap())
+            .collect();
+        assert!(!is_revocable(&chain));
+        assert_eq!(
+            check_chain(&chain, &MapSource::default(), AT, None),
+            RevocationResult::Ok
+        );
+        assert!(is_revocable(&self::chain()));
+    }
+
+    #[test]
+    fn testkit_crl_revokes_leaf() {
+        use signet_testkit::{KeyKind, LeafOptions, TestCa};
+        let ca = TestCa::new("Root", KeyKind::P384);
+        let mut options = LeafOptions::new("Leaf", KeyKind::P256);
+        options.crl_url = Some("http://crl.test/root.crl".into());
+        let signer = ca.issue(&options);
+        let chain: Vec<Certificate> = signer
+            .chain
+            .iter()
+            .map(|d| Certificate::from_der(d.clone()).unwrap())
+            .collect();
+        let this = datetime!(2025-01-01 00:00 UTC);
+        let next = datetime!(2026-01-01 00:00 UTC);
+        let mut src = MapSource::default();
+        src.0
+            .insert("http://crl.test/root.crl".into(), ca.crl(&[], this, next));
+        assert_eq!(check_chain(&chain, &src, AT, None), RevocationResult::Ok);
+        src.0.insert(
+            "http://crl.test/root.crl".into(),
+            ca.crl(&[&signer.chain[0]], this, next),
+        );
+        assert!(matches!(
+            check_chain(&chain, &src, AT, None),
+            RevocationResult::Revoked { .. }
+        ));
+        // Another CA's CRL (same name, other key) does not verify.
+        let other = TestCa::new("Root", KeyKind::P384);
+        src.0.insert(
+            "http://crl.test/root.crl".into(),
+            other.crl(&[], this, next),
+        );
+        assert!(
+            matches!(&check_chain(&chain, &src, AT, None), RevocationResult::Unknown { reason, .. } if reason.contains("not signed by")),
+        );
+    }
+}
