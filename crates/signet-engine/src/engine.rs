@@ -499,6 +499,7 @@ impl Job {
         let options = VerifyOptions {
             at: self.at,
             user_metadata: &self.user_metadata,
+            revocation: None,
         };
         let mut reports: Vec<SignatureReport> = fetched
             .into_iter()
