@@ -45,6 +45,7 @@ use signet_registry::RegistryConfig;
 
 pub mod codes;
 mod engine;
+pub mod revocation;
 mod stats;
 mod trust;
 
@@ -154,6 +155,10 @@ pub struct EngineConfig {
     pub user_metadata: BTreeMap<String, String>,
     /// Most verdicts (and most resolutions) kept in cache (default 10 000).
     pub max_cache_entries: u64,
+    /// Online revocation checking (CRLs over HTTP); `None` (the default): none, so a chain
+    /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
+    /// under an enforced `revocation` action).
+    pub revocation: Option<revocation::RevocationConfig>,
 }
 
 impl Default for EngineConfig {
@@ -167,6 +172,7 @@ impl Default for EngineConfig {
             fixed_time: None,
             user_metadata: BTreeMap::new(),
             max_cache_entries: 10_000,
+            revocation: None,
         }
     }
 }

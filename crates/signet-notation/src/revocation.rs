@@ -105,6 +105,13 @@ pub fn check_chain(
     unknown.unwrap_or(RevocationResult::Ok)
 }
 
+/// The `nextUpdate` of a DER CRL, when it parses and has one (for caches: the CRL itself is
+/// validated by [`check_chain`] on every use).
+pub fn crl_next_update(der: &[u8]) -> Option<Instant> {
+    let (_, crl) = CertificateRevocationList::from_der(der).ok()?;
+    crl.next_update().map(|t| t.to_datetime())
+}
+
 /// Whether some certificate of `chain` names revocation information (a CRL distribution
 /// point or an OCSP responder).
 pub fn is_revocable(chain: &[Certificate]) -> bool {

@@ -1,0 +1,223 @@
+//! Online revocation information for the verifier: CRLs and OCSP responses fetched over
+//! plain HTTP (both are signed, and CRL distribution points and OCSP responders are `http://`
+//! URLs in practice; notation-go fetches CRLs over HTTP only), with bounded sizes, bounded
+//! time within the verification's deadline, and a cache of CRLs.
+//!
+//! Validation is [`signet_notation::revocation`]'s; this module only fetches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use moka::future::Cache;
+use moka::Expiry;
+use signet_notation::revocation::{
+    crl_next_update, RevocationSource, MAX_CRL_BYTES, MAX_OCSP_RESPONSE_BYTES,
+};
+use tokio::time::Instant;
+
+/// Online revocation checking settings.
+#[derive(Debug, Clone)]
+pub struct RevocationConfig {
+    /// Longest one fetch may take (default 5 s); never past the verification's deadline.
+    pub fetch_timeout: Duration,
+    /// Most CRLs kept in cache (default 1 000).
+    pub max_cached_crls: u64,
+    /// Longest a CRL is reused, even when its `nextUpdate` is later (default 1 h).
+    pub max_crl_age: Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        RevocationConfig {
+            fetch_timeout: Duration::from_secs(5),
+            max_cached_crls: 1_000,
+            max_crl_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A cached CRL and how long it may be reused.
+#[derive(Clone)]
+struct CachedCrl {
+    der: Arc<Vec<u8>>,
+    ttl: Duration,
+}
+
+struct CrlExpiry;
+
+impl Expiry<String, CachedCrl> for CrlExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &CachedCrl,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Fetches CRLs (cached by URL until their `nextUpdate`, at most
+/// [`RevocationConfig::max_crl_age`]) and OCSP responses over HTTP.
+pub struct HttpRevocationSource {
+    client: Client<HttpConnector, Full<Bytes>>,
+    crls: Cache<String, CachedCrl>,
+    config: RevocationConfig,
+}
+
+impl std::fmt::Debug for HttpRevocationSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRevocationSource")
+            .field("config", &self.config)
+            .field("cached_crls", &self.crls.entry_count())
+            .finish()
+    }
+}
+
+impl HttpRevocationSource {
+    pub fn new(config: RevocationConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.fetch_timeout));
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let crls = Cache::builder()
+            .max_capacity(config.max_cached_crls)
+            .expire_after(CrlExpiry)
+            .build();
+        HttpRevocationSource {
+            client,
+            crls,
+            config,
+        }
+    }
+
+    /// The CRL at `url`, from the cache or fetched by `deadline`.
+    pub async fn crl(&self, url: &str, deadline: Instant) -> Result<Arc<Vec<u8>>, String> {
+        if let Some(hit) = self.crls.get(url).await {
+            return Ok(hit.der);
+        }
+        let der = Arc::new(
+            self.fetch(http::Method::GET, url, None, MAX_CRL_BYTES, deadline)
+                .await?,
+        );
+        // Only a CRL that parses and is still current is worth keeping; it is validated on
+        // every use anyway.
+        if let Some(next) = crl_next_update(&der) {
+            let left = next - time::OffsetDateTime::now_utc();
+            if left.is_positive() {
+                let ttl = Duration::try_from(left)
+                    .unwrap_or(self.config.max_crl_age)
+                    .min(self.config.max_crl_age);
+                self.crls
+                    .insert(
+                        url.to_owned(),
+                        CachedCrl {
+                            der: der.clone(),
+                            ttl,
+                        },
+                    )
+                    .await;
+            }
+        }
+        Ok(der)
+    }
+
+    /// The OCSP responder's answer at `url` to the DER request, fetched by `deadline`.
+    pub async fn ocsp(
+        &self,
+        url: &str,
+        request_der: &[u8],
+        deadline: Instant,
+    ) -> Result<Vec<u8>, String> {
+        self.fetch(
+            http::Method::POST,
+            url,
+            Some(Bytes::copy_from_slice(request_der)),
+            MAX_OCSP_RESPONSE_BYTES,
+            deadline,
+        )
+        .await
+    }
+
+    async fn fetch(
+        &self,
+        method: http::Method,
+        url: &str,
+        body: Option<Bytes>,
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, String> {
+        let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "unsupported URL {url:?}: only http:// revocation endpoints are supported"
+            ));
+        }
+        let mut request = http::Request::builder().method(method).uri(uri);
+        if body.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/ocsp-request");
+        }
+        let request = request
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| format!("invalid request: {e}"))?;
+        let until = deadline.min(Instant::now() + self.config.fetch_timeout);
+        let work = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| format!("request failed: {e}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("HTTP status {status}"));
+            }
+            let body = Limited::new(response.into_body(), limit)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the response failed (at most {limit} bytes): {e}"))?;
+            Ok(body.to_bytes().to_vec())
+        };
+        match tokio::time::timeout_at(until, work).await {
+            Ok(r) => r,
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+
+    /// A synchronous view for the verifier, to be used on tokio's blocking pool (not on a
+    /// runtime worker): each fetch blocks on `handle` until done or `deadline`.
+    pub(crate) fn blocking(
+        self: &Arc<Self>,
+        handle: tokio::runtime::Handle,
+        deadline: Instant,
+    ) -> BlockingSource {
+        BlockingSource {
+            source: self.clone(),
+            handle,
+            deadline,
+        }
+    }
+}
+
+/// [`HttpRevocationSource`] bound to a runtime and a deadline, for the synchronous verifier.
+#[derive(Debug)]
+pub(crate) struct BlockingSource {
+    source: Arc<HttpRevocationSource>,
+    handle: tokio::runtime::Handle,
+    deadline: Instant,
+}
+
+impl RevocationSource for BlockingSource {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.handle
+            .block_on(self.source.crl(url, self.deadline))
+            .map(|der| der.to_vec())
+    }
+
+    fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String> {
+        self.handle
+            .block_on(self.source.ocsp(url, request_der, self.deadline))
+    }
+}
