@@ -221,3 +221,110 @@ impl RevocationSource for BlockingSource {
             .block_on(self.source.ocsp(url, request_der, self.deadline))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Serves `body` with `status` to every connection; counts requests.
+    async fn serve(status: u16, body: Vec<u8>, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    tokio::time::sleep(delay).await;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(&body).await;
+                });
+            }
+        });
+        (format!("http://{addr}/ca.crl"), hits)
+    }
+
+    /// A CRL with `nextUpdate` `next_update_days` from now (`thisUpdate` a day before).
+    fn crl(next_update_days: i64) -> Vec<u8> {
+        let ca = signet_testkit::TestCa::new("CA", signet_testkit::KeyKind::P256);
+        let next = time::OffsetDateTime::now_utc() + time::Duration::days(next_update_days);
+        ca.crl(&[], next - time::Duration::days(1), next)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetches_and_caches_crls() {
+        let body = crl(7);
+        let (url, hits) = serve(200, body.clone(), Duration::ZERO).await;
+        let source = Arc::new(HttpRevocationSource::new(RevocationConfig::default()));
+        assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
+        assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "the second fetch is cached");
+
+        // The synchronous view, from the blocking pool.
+        let blocking = source.blocking(tokio::runtime::Handle::current(), soon());
+        let url2 = url.clone();
+        let fetched = tokio::task::spawn_blocking(move || blocking.fetch_crl(&url2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fetched, body);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_crls_are_not_cached() {
+        let (url, hits) = serve(200, crl(-1), Duration::ZERO).await;
+        let source = HttpRevocationSource::new(RevocationConfig::default());
+        source.crl(&url, soon()).await.unwrap();
+        source.crl(&url, soon()).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures() {
+        let source = HttpRevocationSource::new(RevocationConfig {
+            fetch_timeout: Duration::from_millis(300),
+            ..RevocationConfig::default()
+        });
+        let (url, _) = serve(404, b"no".to_vec(), Duration::ZERO).await;
+        let e = source.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("404"), "{e}");
+
+        let (url, _) = serve(200, vec![0; 70 * 1024], Duration::ZERO).await;
+        let e = source.ocsp(&url, b"req", soon()).await.unwrap_err();
+        assert!(e.contains("at most"), "{e}");
+
+        let (url, _) = serve(200, crl(7), Duration::from_secs(3)).await;
+        let started = Instant::now();
+        let e = source.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        let e = source
+            .crl("https://crl.example/ca.crl", soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
+    }
+}
