@@ -184,7 +184,7 @@ fn cert_status(
 
     let mut ocsp_failure = None;
     if !ocsp.is_empty() {
-        match ocsp_status(&x509, &issuer_x509, &ocsp, source, at) {
+        match ocsp_status(&x509, &issuer_x509, &ocsp, source, at, signing_time) {
             CertStatus::Unknown(reason) if has_crl => ocsp_failure = Some(reason),
             status => return status,
         }
@@ -201,19 +201,38 @@ fn cert_status(
     }
 }
 
-/// OCSP is not implemented yet: the status is unknown, which falls back to CRLs when the
-/// certificate has some.
+/// OCSP: the first responder that answers with a valid response decides; when none does,
+/// the status is unknown (which falls back to CRLs when the certificate has some).
 fn ocsp_status(
-    _cert: &X509Certificate<'_>,
-    _issuer: &X509Certificate<'_>,
+    cert: &X509Certificate<'_>,
+    issuer: &X509Certificate<'_>,
     urls: &[String],
-    _source: &dyn RevocationSource,
-    _at: Instant,
+    source: &dyn RevocationSource,
+    at: Instant,
+    signing_time: Option<Instant>,
 ) -> CertStatus {
-    CertStatus::Unknown(format!(
-        "OCSP ({}) is not supported in this build",
-        urls.join(", ")
-    ))
+    let (cert_id, request) = match ocsp::request(cert, issuer) {
+        Ok(r) => r,
+        Err(e) => return CertStatus::Unknown(format!("OCSP: {e}")),
+    };
+    let mut failures = Vec::new();
+    for url in urls {
+        let checked = source
+            .fetch_ocsp(url, &request)
+            .map_err(|e| format!("the OCSP request failed: {e}"))
+            .and_then(|der| ocsp::check_response(&der, &cert_id, issuer, at, signing_time));
+        match checked {
+            Ok(ocsp::Status::Good) => return CertStatus::Good,
+            Ok(ocsp::Status::Revoked(detail)) => {
+                return CertStatus::Revoked(format!("OCSP {url}: {detail}"))
+            }
+            Ok(ocsp::Status::Unknown) => failures.push(format!(
+                "OCSP {url}: the responder does not know the certificate"
+            )),
+            Err(e) => failures.push(format!("OCSP {url}: {e}")),
+        }
+    }
+    CertStatus::Unknown(failures.join("; "))
 }
 
 fn crl_status(
@@ -355,6 +374,229 @@ fn check_crl(
         )));
     }
     Ok(None)
+}
+
+/// OCSP requests and responses (RFC 6960).
+mod ocsp {
+    use aws_lc_rs::digest::{digest, SHA1_FOR_LEGACY_USE_ONLY};
+    use der::asn1::{Null, OctetString};
+    use der::oid::ObjectIdentifier;
+    use der::{Any, Decode as _, Encode as _};
+    use x509_cert::serial_number::SerialNumber;
+    use x509_cert::spki::AlgorithmIdentifierOwned;
+    use x509_ocsp::{
+        BasicOcspResponse, CertId, CertStatus, OcspRequest, OcspResponse, OcspResponseStatus,
+        Request, ResponderId, TbsRequest, Version,
+    };
+    use x509_parser::prelude::{FromDer as _, X509Certificate};
+
+    use crate::chain::{cert_signature_scheme, verify_cert_signature, verify_signature};
+    use crate::{format_rfc3339, Instant};
+
+    const SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
+    const ID_PKIX_OCSP_BASIC: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+    const ID_KP_OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
+
+    pub(super) enum Status {
+        Good,
+        Revoked(String),
+        Unknown,
+    }
+
+    fn sha1(bytes: &[u8]) -> Vec<u8> {
+        digest(&SHA1_FOR_LEGACY_USE_ONLY, bytes).as_ref().to_vec()
+    }
+
+    /// The certificate's ID (SHA-1 hashes of the issuer's name and key, as RFC 5019 asks)
+    /// and the DER request for it.
+    pub(super) fn request(
+        cert: &X509Certificate<'_>,
+        issuer: &X509Certificate<'_>,
+    ) -> Result<(CertId, Vec<u8>), String> {
+        let e = |e: der::Error| format!("cannot build the OCSP request: {e}");
+        let cert_id = CertId {
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: SHA1,
+                parameters: Some(Any::from(Null)),
+            },
+            issuer_name_hash: OctetString::new(sha1(issuer.subject().as_raw())).map_err(e)?,
+            issuer_key_hash: OctetString::new(sha1(&issuer.public_key().subject_public_key.data))
+                .map_err(e)?,
+            serial_number: SerialNumber::new(cert.tbs_certificate.raw_serial()).map_err(e)?,
+        };
+        let request = OcspRequest {
+            tbs_request: TbsRequest {
+                version: Version::V1,
+                requestor_name: None,
+                request_list: vec![Request {
+                    req_cert: cert_id.clone(),
+                    single_request_extensions: None,
+                }],
+                request_extensions: None,
+            },
+            optional_signature: None,
+        };
+        Ok((cert_id, request.to_der().map_err(e)?))
+    }
+
+    fn instant(t: &x509_ocsp::OcspGeneralizedTime) -> Instant {
+        let secs = i64::try_from(t.0.to_unix_duration().as_secs()).unwrap_or(i64::MAX);
+        Instant::from_unix_timestamp(secs).unwrap_or(Instant::UNIX_EPOCH)
+    }
+
+    /// Validates a DER `OCSPResponse` for `cert_id`: a successful basic response signed by the
+    /// issuer or by a responder the issuer delegated to (id-kp-OCSPSigning), current at `at`.
+    pub(super) fn check_response(
+        der: &[u8],
+        cert_id: &CertId,
+        issuer: &X509Certificate<'_>,
+        at: Instant,
+        signing_time: Option<Instant>,
+    ) -> Result<Status, String> {
+        if der.len() > super::MAX_OCSP_RESPONSE_BYTES {
+            return Err(format!(
+                "the OCSP response is {} bytes, too large",
+                der.len()
+            ));
+        }
+        let response =
+            OcspResponse::from_der(der).map_err(|e| format!("not a DER OCSP response: {e}"))?;
+        if response.response_status != OcspResponseStatus::Successful {
+            return Err(format!(
+                "the responder answered {:?}",
+                response.response_status
+            ));
+        }
+        let bytes = response
+            .response_bytes
+            .ok_or("the OCSP response has no response bytes")?;
+        if bytes.response_type != ID_PKIX_OCSP_BASIC {
+            return Err(format!(
+                "unsupported OCSP response type {}",
+                bytes.response_type
+            ));
+        }
+        let basic = BasicOcspResponse::from_der(bytes.response.as_bytes())
+            .map_err(|e| format!("not a DER basic OCSP response: {e}"))?;
+
+        // The signature, by the issuer or its delegated responder.
+        let tbs = basic
+            .tbs_response_data
+            .to_der()
+            .map_err(|e| e.to_string())?;
+        let alg_der = basic
+            .signature_algorithm
+            .to_der()
+            .map_err(|e| e.to_string())?;
+        let (_, alg) = x509_parser::x509::AlgorithmIdentifier::from_der(&alg_der)
+            .map_err(|e| format!("bad signature algorithm: {e}"))?;
+        let (scheme, hash) = cert_signature_scheme(&alg)?;
+        let signature = basic
+            .signature
+            .as_bytes()
+            .ok_or("the OCSP signature is not whole bytes")?;
+        let responder = &basic.tbs_response_data.responder_id;
+        let is_responder = |c: &X509Certificate<'_>| match responder {
+            ResponderId::ByName(name) => name
+                .to_der()
+                .is_ok_and(|n| n.as_slice() == c.subject().as_raw()),
+            ResponderId::ByKey(hash) => {
+                hash.as_bytes() == sha1(&c.public_key().subject_public_key.data).as_slice()
+            }
+        };
+        let delegated: Vec<Vec<u8>> = basic
+            .certs
+            .iter()
+            .flatten()
+            .filter_map(|c| c.to_der().ok())
+            .collect();
+        let mut signed = false;
+        if is_responder(issuer) {
+            verify_signature(issuer.public_key(), scheme, hash, &tbs, signature)
+                .map_err(|e| format!("the OCSP response signature is invalid: {e}"))?;
+            signed = true;
+        } else {
+            for der in &delegated {
+                let Ok((_, c)) = X509Certificate::from_der(der) else {
+                    continue;
+                };
+                if !is_responder(&c) {
+                    continue;
+                }
+                let eku_ok = matches!(c.extended_key_usage(), Ok(Some(eku))
+                    if eku.value.other.iter().any(|o| o.to_id_string() == ID_KP_OCSP_SIGNING)
+                        || eku.value.ocsp_signing);
+                let valid = at >= c.validity().not_before.to_datetime()
+                    && at <= c.validity().not_after.to_datetime();
+                if !eku_ok || !valid {
+                    return Err(
+                        "the OCSP responder certificate is not a current OCSP signing certificate"
+                            .to_owned(),
+                    );
+                }
+                if c.issuer().as_raw() != issuer.subject().as_raw()
+                    || verify_cert_signature(&c, issuer.public_key()).is_err()
+                {
+                    return Err(
+                        "the OCSP responder certificate is not issued by the certificate's issuer"
+                            .to_owned(),
+                    );
+                }
+                verify_signature(c.public_key(), scheme, hash, &tbs, signature)
+                    .map_err(|e| format!("the OCSP response signature is invalid: {e}"))?;
+                signed = true;
+                break;
+            }
+        }
+        if !signed {
+            return Err(
+                "the OCSP response is signed neither by the issuer nor by a responder it delegated to"
+                    .to_owned(),
+            );
+        }
+
+        let single = basic
+            .tbs_response_data
+            .responses
+            .iter()
+            .find(|r| {
+                r.cert_id.hash_algorithm.oid == cert_id.hash_algorithm.oid
+                    && r.cert_id.issuer_name_hash == cert_id.issuer_name_hash
+                    && r.cert_id.issuer_key_hash == cert_id.issuer_key_hash
+                    && r.cert_id.serial_number == cert_id.serial_number
+            })
+            .ok_or("the OCSP response is not about the certificate")?;
+        let this_update = instant(&single.this_update);
+        if at < this_update {
+            return Err(format!(
+                "the OCSP response is not valid yet: thisUpdate is {}",
+                format_rfc3339(this_update)
+            ));
+        }
+        if let Some(next) = &single.next_update {
+            let next = instant(next);
+            if at > next {
+                return Err(format!(
+                    "the OCSP response expired: nextUpdate was {}",
+                    format_rfc3339(next)
+                ));
+            }
+        }
+        Ok(match &single.cert_status {
+            CertStatus::Good(_) => Status::Good,
+            CertStatus::Revoked(info) => {
+                let when = instant(&info.revocation_time);
+                if signing_time.is_some_and(|t| t < when) {
+                    // Signed before the revocation.
+                    Status::Good
+                } else {
+                    Status::Revoked(format!("revoked at {}", format_rfc3339(when)))
+                }
+            }
+            CertStatus::Unknown(_) => Status::Unknown,
+        })
+    }
 }
 
 #[cfg(test)]
