@@ -881,4 +881,186 @@ mod tests {
             matches!(&check_chain(&chain, &src, AT, None), RevocationResult::Unknown { reason, .. } if reason.contains("not signed by")),
         );
     }
+
+    /// An OCSP responder answering with the CA's response (`status`, or down), and an
+    /// optional CRL.
+    #[derive(Debug)]
+    struct Responder<'a> {
+        ca: &'a signet_testkit::TestCa,
+        status: Option<signet_testkit::OcspStatus>,
+        next_update: Option<Instant>,
+        crl: Option<Vec<u8>>,
+    }
+
+    impl RevocationSource for Responder<'_> {
+        fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+            self.crl
+                .clone()
+                .ok_or_else(|| format!("connection refused ({url})"))
+        }
+        fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String> {
+            assert_eq!(url, "http://ocsp.test");
+            let status = self
+                .status
+                .ok_or_else(|| format!("connection refused ({url})"))?;
+            Ok(self.ca.ocsp_response(
+                request_der,
+                status,
+                datetime!(2025-05-31 00:00 UTC),
+                self.next_update,
+            ))
+        }
+    }
+
+    fn ocsp_chain(
+        ca: &signet_testkit::TestCa,
+        crl: bool,
+    ) -> (signet_testkit::TestSigner, Vec<Certificate>) {
+        use signet_testkit::{KeyKind, LeafOptions};
+        let mut options = LeafOptions::new("Leaf", KeyKind::P256);
+        options.ocsp_url = Some("http://ocsp.test".into());
+        if crl {
+            options.crl_url = Some("http://crl.test/root.crl".into());
+        }
+        let signer = ca.issue(&options);
+        let chain = testkit_chain(&signer);
+        (signer, chain)
+    }
+
+    #[test]
+    fn ocsp() {
+        use signet_testkit::{KeyKind, OcspStatus, TestCa};
+        let ca = TestCa::new("Root", KeyKind::P256);
+        let (_, chain) = ocsp_chain(&ca, false);
+        assert!(is_revocable(&chain));
+        let next = Some(datetime!(2025-06-07 00:00 UTC));
+        let check = |status, next_update, signing_time| {
+            let source = Responder {
+                ca: &ca,
+                status,
+                next_update,
+                crl: None,
+            };
+            check_chain(&chain, &source, AT, signing_time)
+        };
+
+        assert_eq!(
+            check(Some(OcspStatus::Good), next, None),
+            RevocationResult::Ok
+        );
+        assert_eq!(
+            check(Some(OcspStatus::Good), None, None),
+            RevocationResult::Ok
+        );
+
+        let revoked_at = datetime!(2025-05-01 00:00 UTC);
+        let result = check(Some(OcspStatus::Revoked(revoked_at)), next, None);
+        assert!(
+            matches!(&result, RevocationResult::Revoked { subject, detail }
+                if subject.contains("CN=Leaf") && detail.contains("OCSP http://ocsp.test") && detail.contains("2025-05-01T00:00:00Z")),
+            "{result:?}"
+        );
+        // A signing-authority signature made before the revocation stays good.
+        assert_eq!(
+            check(
+                Some(OcspStatus::Revoked(revoked_at)),
+                next,
+                Some(datetime!(2025-04-01 00:00 UTC))
+            ),
+            RevocationResult::Ok
+        );
+        assert!(matches!(
+            check(
+                Some(OcspStatus::Revoked(revoked_at)),
+                next,
+                Some(datetime!(2025-05-02 00:00 UTC))
+            ),
+            RevocationResult::Revoked { .. }
+        ));
+
+        let unknown = |r: RevocationResult, what: &str| match r {
+            RevocationResult::Unknown { reason, .. } => {
+                assert!(reason.contains(what), "{reason:?} lacks {what:?}")
+            }
+            other => panic!("expected unknown ({what}), got {other:?}"),
+        };
+        unknown(
+            check(Some(OcspStatus::Unknown), next, None),
+            "does not know",
+        );
+        unknown(
+            check(
+                Some(OcspStatus::Good),
+                Some(datetime!(2025-05-31 12:00 UTC)),
+                None,
+            ),
+            "expired",
+        );
+        unknown(check(None, next, None), "connection refused");
+
+        // Signed by another key under the issuer's name.
+        let impostor = TestCa::new("Root", KeyKind::P256);
+        let source = Responder {
+            ca: &impostor,
+            status: Some(OcspStatus::Good),
+            next_update: next,
+            crl: None,
+        };
+        unknown(
+            check_chain(&chain, &source, AT, None),
+            "signature is invalid",
+        );
+        // Signed by an unrelated responder.
+        let other = TestCa::new("Other", KeyKind::P256);
+        let source = Responder {
+            ca: &other,
+            status: Some(OcspStatus::Good),
+            next_update: next,
+            crl: None,
+        };
+        unknown(check_chain(&chain, &source, AT, None), "signed neither");
+    }
+
+    #[test]
+    fn ocsp_failure_falls_back_to_crl() {
+        use signet_testkit::{KeyKind, OcspStatus, TestCa};
+        let ca = TestCa::new("Root", KeyKind::P256);
+        let (signer, chain) = ocsp_chain(&ca, true);
+        let (this, next) = (
+            datetime!(2025-05-01 00:00 UTC),
+            datetime!(2025-07-01 00:00 UTC),
+        );
+        let source = |status, crl| Responder {
+            ca: &ca,
+            status,
+            next_update: None,
+            crl,
+        };
+        // OCSP answers: the CRL is not consulted.
+        assert_eq!(
+            check_chain(&chain, &source(Some(OcspStatus::Good), None), AT, None),
+            RevocationResult::Ok
+        );
+        // Responder down: the CRL decides.
+        assert_eq!(
+            check_chain(
+                &chain,
+                &source(None, Some(ca.crl(&[], this, next))),
+                AT,
+                None
+            ),
+            RevocationResult::Ok
+        );
+        let revoked = ca.crl(&[&signer.chain[0]], this, next);
+        assert!(matches!(
+            check_chain(&chain, &source(None, Some(revoked)), AT, None),
+            RevocationResult::Revoked { .. }
+        ));
+        // Both fail: unknown, with both reasons.
+        let result = check_chain(&chain, &source(None, None), AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("OCSP") && reason.contains("falling back to CRL")),
+            "{result:?}"
+        );
+    }
 }
