@@ -1063,4 +1063,50 @@ mod tests {
             "{result:?}"
         );
     }
+
+    /// An OCSP responder answering through a delegated responder certificate.
+    #[derive(Debug)]
+    struct Delegated<'a>(&'a signet_testkit::TestCa);
+
+    impl RevocationSource for Delegated<'_> {
+        fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+            Err(format!("connection refused ({url})"))
+        }
+        fn fetch_ocsp(&self, _url: &str, request_der: &[u8]) -> Result<Vec<u8>, String> {
+            Ok(self.0.delegated_ocsp_response(
+                request_der,
+                signet_testkit::OcspStatus::Revoked(datetime!(2025-05-01 00:00 UTC)),
+                datetime!(2025-05-31 00:00 UTC),
+                None,
+            ))
+        }
+    }
+
+    #[test]
+    fn delegated_ocsp_responder() {
+        use signet_testkit::{KeyKind, TestCa};
+        let ca = TestCa::new("Root", KeyKind::P256);
+        let (_, chain) = ocsp_chain(&ca, false);
+        let responder = ca.issue_ocsp_responder("OCSP Responder", true);
+        let result = check_chain(&chain, &Delegated(&responder), AT, None);
+        assert!(
+            matches!(result, RevocationResult::Revoked { .. }),
+            "{result:?}"
+        );
+        // Without id-kp-OCSPSigning it may not answer for the CA.
+        let responder = ca.issue_ocsp_responder("OCSP Responder", false);
+        let result = check_chain(&chain, &Delegated(&responder), AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not a current OCSP signing")),
+            "{result:?}"
+        );
+        // Issued by another CA.
+        let other = TestCa::new("Other", KeyKind::P256);
+        let responder = other.issue_ocsp_responder("OCSP Responder", true);
+        let result = check_chain(&chain, &Delegated(&responder), AT, None);
+        assert!(
+            matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not issued by")),
+            "{result:?}"
+        );
+    }
 }

@@ -199,6 +199,36 @@ impl TestCa {
         params.signed_by(&issuer).unwrap().der().to_vec()
     }
 
+    /// A delegated OCSP responder issued by this CA (with the id-kp-OCSPSigning extended key
+    /// usage when `ocsp_signing`); its [`TestCa::delegated_ocsp_response`] answers for the CA.
+    pub fn issue_ocsp_responder(&self, common_name: &str, ocsp_signing: bool) -> TestCa {
+        let (key, _) = generate(KeyKind::P256);
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if ocsp_signing {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        }
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2120, 1, 1);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let der = params.signed_by(&key, &issuer).unwrap().der().to_vec();
+        TestCa { params, key, der }
+    }
+
+    /// Like [`TestCa::ocsp_response`], signed by this delegated responder, which includes its
+    /// certificate in the response.
+    pub fn delegated_ocsp_response(
+        &self,
+        request_der: &[u8],
+        status: OcspStatus,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+    ) -> Vec<u8> {
+        self.ocsp_response_inner(request_der, status, this_update, next_update, true)
+    }
+
     /// A DER `OCSPResponse` signed by this CA (responder by name) to the DER `OCSPRequest`,
     /// with `status` for the certificate the request asks about.
     pub fn ocsp_response(
@@ -207,6 +237,17 @@ impl TestCa {
         status: OcspStatus,
         this_update: OffsetDateTime,
         next_update: Option<OffsetDateTime>,
+    ) -> Vec<u8> {
+        self.ocsp_response_inner(request_der, status, this_update, next_update, false)
+    }
+
+    fn ocsp_response_inner(
+        &self,
+        request_der: &[u8],
+        status: OcspStatus,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+        include_cert: bool,
     ) -> Vec<u8> {
         use der::{Decode as _, Encode as _};
         use x509_ocsp::{
@@ -266,7 +307,7 @@ impl TestCa {
                 parameters: null.then(|| der::Any::from(der::asn1::Null)),
             },
             signature: der::asn1::BitString::from_bytes(&signature).unwrap(),
-            certs: None,
+            certs: include_cert.then(|| vec![x509_cert::Certificate::from_der(&self.der).unwrap()]),
         };
         OcspResponse {
             response_status: OcspResponseStatus::Successful,
