@@ -125,6 +125,11 @@ impl HttpRevocationSource {
         Ok(der)
     }
 
+    /// Drops the cached CRL of `url` (it did not validate).
+    pub async fn forget_crl(&self, url: &str) {
+        self.crls.invalidate(url).await;
+    }
+
     /// The OCSP responder's answer at `url` to the DER request, fetched by `deadline`.
     pub async fn ocsp(
         &self,
@@ -220,6 +225,10 @@ impl RevocationSource for BlockingSource {
         self.handle
             .block_on(self.source.ocsp(url, request_der, self.deadline))
     }
+
+    fn crl_rejected(&self, url: &str) {
+        self.handle.block_on(self.source.forget_crl(url));
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +290,13 @@ mod tests {
         assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
         assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
         assert_eq!(hits.load(Ordering::SeqCst), 1, "the second fetch is cached");
+        source.forget_crl(&url).await;
+        source.crl(&url, soon()).await.unwrap();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "forgotten CRLs are fetched again"
+        );
 
         // The synchronous view, from the blocking pool.
         let blocking = source.blocking(tokio::runtime::Handle::current(), soon());

@@ -40,6 +40,10 @@ pub trait RevocationSource: std::fmt::Debug + Send + Sync {
     fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String>;
     /// The DER `OCSPResponse` of the responder at `url` to the DER `OCSPRequest`.
     fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String>;
+    /// The CRL last fetched from `url` did not validate (bad signature, wrong issuer,
+    /// expired, unsupported): a caching source drops it, so a forged or stale CRL does not
+    /// outlive this check.
+    fn crl_rejected(&self, _url: &str) {}
 }
 
 /// The revocation status of a chain.
@@ -250,10 +254,16 @@ fn crl_status(
     }
     // Every URI is checked: the distribution points do not say which reasons each covers.
     for url in urls {
-        let checked = source
-            .fetch_crl(url)
-            .map_err(|e| format!("fetching the CRL failed: {e}"))
-            .and_then(|der| check_crl(&der, cert, issuer, at, signing_time));
+        let checked = match source.fetch_crl(url) {
+            Err(e) => Err(format!("fetching the CRL failed: {e}")),
+            Ok(der) => {
+                let checked = check_crl(&der, cert, issuer, at, signing_time);
+                if checked.is_err() {
+                    source.crl_rejected(url);
+                }
+                checked
+            }
+        };
         match checked {
             Ok(None) => {}
             Ok(Some(revoked)) => return CertStatus::Revoked(format!("CRL {url}: {revoked}")),
@@ -611,11 +621,14 @@ mod tests {
     const LEAF_URL: &str = "http://localhost:10086/leaf.crl";
     const INTERMEDIATE_URL: &str = "http://localhost:10086/intermediate.crl";
 
-    /// Serves CRLs from a map; anything else fails.
+    /// Serves CRLs from a map; anything else fails. Records rejected CRLs.
     #[derive(Debug, Default)]
-    struct MapSource(HashMap<String, Vec<u8>>);
+    struct MapSource(HashMap<String, Vec<u8>>, std::sync::Mutex<Vec<String>>);
 
     impl RevocationSource for MapSource {
+        fn crl_rejected(&self, url: &str) {
+            self.1.lock().unwrap().push(url.to_owned());
+        }
         fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
             self.0
                 .get(url)
@@ -648,7 +661,7 @@ mod tests {
         let mut map = HashMap::new();
         map.insert(LEAF_URL.to_owned(), crl(leaf));
         map.insert(INTERMEDIATE_URL.to_owned(), crl(intermediate));
-        MapSource(map)
+        MapSource(map, Default::default())
     }
 
     /// Inside the CRLs' validity (2024-11-11 .. 2124-10-18), after leaf_expired.crl's.
@@ -790,6 +803,7 @@ mod tests {
             matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not signed by")),
             "{result:?}"
         );
+        assert_eq!(*src.1.lock().unwrap(), vec![LEAF_URL.to_owned()]);
     }
 
     #[test]
