@@ -20,6 +20,9 @@ use signet_notation::revocation::{
 };
 use tokio::time::Instant;
 
+/// Most redirects followed by a CRL fetch.
+const MAX_REDIRECTS: usize = 3;
+
 /// Online revocation checking settings.
 #[derive(Debug, Clone)]
 pub struct RevocationConfig {
@@ -155,35 +158,55 @@ impl HttpRevocationSource {
         limit: usize,
         deadline: Instant,
     ) -> Result<Vec<u8>, String> {
-        let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(format!(
-                "unsupported URL {url:?}: only http:// revocation endpoints are supported"
-            ));
-        }
-        let mut request = http::Request::builder().method(method).uri(uri);
-        if body.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/ocsp-request");
-        }
-        let request = request
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|e| format!("invalid request: {e}"))?;
         let until = deadline.min(Instant::now() + self.config.fetch_timeout);
         let work = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| format!("request failed: {e}"))?;
-            let status = response.status();
-            if !status.is_success() {
-                return Err(format!("HTTP status {status}"));
+            let mut url = url.to_owned();
+            // GETs follow a few redirects (CRL distribution points often redirect to a CDN);
+            // every hop must be plain HTTP too.
+            for _ in 0..=MAX_REDIRECTS {
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+                if uri.scheme_str() != Some("http") {
+                    return Err(format!(
+                        "unsupported URL {url:?}: only http:// revocation endpoints are supported"
+                    ));
+                }
+                let mut request = http::Request::builder().method(method.clone()).uri(uri);
+                if body.is_some() {
+                    request =
+                        request.header(http::header::CONTENT_TYPE, "application/ocsp-request");
+                }
+                let request = request
+                    .body(Full::new(body.clone().unwrap_or_default()))
+                    .map_err(|e| format!("invalid request: {e}"))?;
+                let response = self
+                    .client
+                    .request(request)
+                    .await
+                    .map_err(|e| format!("request failed: {e}"))?;
+                let status = response.status();
+                if status.is_redirection() && method == http::Method::GET {
+                    let location = response
+                        .headers()
+                        .get(http::header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .ok_or_else(|| format!("HTTP status {status} without a location"))?;
+                    url = location.to_owned();
+                    continue;
+                }
+                if !status.is_success() {
+                    return Err(format!("HTTP status {status}"));
+                }
+                let body = Limited::new(response.into_body(), limit)
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        format!("reading the response failed (at most {limit} bytes): {e}")
+                    })?;
+                return Ok(body.to_bytes().to_vec());
             }
-            let body = Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the response failed (at most {limit} bytes): {e}"))?;
-            Ok(body.to_bytes().to_vec())
+            Err(format!("more than {MAX_REDIRECTS} redirects"))
         };
         match tokio::time::timeout_at(until, work).await {
             Ok(r) => r,
@@ -278,6 +301,39 @@ mod tests {
         ca.crl(&[], next - time::Duration::days(1), next)
     }
 
+    /// Redirects every request to `location`; returns the URL.
+    async fn redirect(location: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let response = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(response.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/moved.crl")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follows_redirects() {
+        let body = crl(7);
+        let (url, _) = serve(200, body.clone(), Duration::ZERO).await;
+        let source = HttpRevocationSource::new(RevocationConfig::default());
+        let moved = redirect(&url).await;
+        assert_eq!(*source.crl(&moved, soon()).await.unwrap(), body);
+        // A loop ends.
+        let a = redirect("http://127.0.0.1:1/unused").await;
+        let b = redirect(&a).await;
+        let c = redirect(&b).await;
+        let d = redirect(&c).await;
+        let e = source.crl(&d, soon()).await.unwrap_err();
+        assert!(e.contains("redirects"), "{e}");
+    }
+
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(5)
     }
@@ -336,6 +392,13 @@ mod tests {
         let e = source.crl(&url, soon()).await.unwrap_err();
         assert!(e.contains("timed out"), "{e}");
         assert!(started.elapsed() < Duration::from_secs(2));
+
+        // A redirect to an https:// URL is refused like one given directly.
+        let e = source
+            .crl(&redirect("https://crl.example/ca.crl").await, soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
 
         let e = source
             .crl("https://crl.example/ca.crl", soon())
