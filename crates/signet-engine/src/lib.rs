@@ -14,7 +14,14 @@
 //! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`];
 //! - [`Engine::verify`] → [`ImageVerdict`] (never an `Err`, never a panic: any doubt is a
 //!   verdict that is not verified), [`Engine::pin`] → `registry/repo:tag@sha256:…`;
-//! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`).
+//! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`);
+//! - [`EngineConfig::revocation`] turns on online revocation checking: the verifier fetches
+//!   CRLs and OCSP responses through [`revocation::HttpRevocationSource`] (plain HTTP,
+//!   bounded size, each fetch within [`revocation::RevocationConfig::fetch_timeout`] and the
+//!   verification's deadline, CRLs cached by URL until `nextUpdate` but at most
+//!   [`revocation::RevocationConfig::max_crl_age`], dropped when they fail validation).
+//!   A verified verdict is still cached for `success_ttl`, so a revocation shows after at
+//!   most `success_ttl` plus the CRL's cache lifetime.
 //!
 //! # Caching and deduplication
 //! - Resolutions `(registry/repo, tag or digest) → descriptor` are cached for
