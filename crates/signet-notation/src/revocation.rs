@@ -252,6 +252,16 @@ fn crl_status(
             "the certificate's CRL distribution points name no URI".to_owned(),
         );
     }
+    // A certificate pointing at delta CRLs (freshest CRL) may be revoked in a delta only.
+    if cert
+        .extensions()
+        .iter()
+        .any(|e| e.oid.to_id_string() == "2.5.29.46")
+    {
+        return CertStatus::Unknown(
+            "the certificate names delta CRLs (freshest CRL), which are not supported".to_owned(),
+        );
+    }
     // Every URI is checked: the distribution points do not say which reasons each covers.
     for url in urls {
         let checked = match source.fetch_crl(url) {
@@ -1121,6 +1131,23 @@ mod tests {
         assert!(
             matches!(&result, RevocationResult::Unknown { reason, .. } if reason.contains("not issued by")),
             "{result:?}"
+        );
+    }
+
+    #[test]
+    fn delta_crls_are_unknown() {
+        // notation-core-go's certificate pointing at a delta CRL; issuer is irrelevant: the
+        // status is unknown before anything is fetched.
+        let der = std::fs::read(vector(
+            "notation-core-go/revocation/crl/testdata/certificateWithDeltaCRL.cer",
+        ))
+        .expect("read certificate");
+        let cert = Certificate::parse_pem_or_der(&der).expect("parse certificate")[0].clone();
+        let issuer = chain().pop().unwrap();
+        let status = cert_status(&cert, &issuer, &MapSource::default(), AT, None);
+        assert!(
+            matches!(&status, CertStatus::Unknown(reason) if reason.contains("delta CRLs")),
+            "{status:?}"
         );
     }
 }
