@@ -17,6 +17,7 @@ use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifes
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
     codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
@@ -68,6 +69,7 @@ pub struct Engine {
     fetch_concurrency: usize,
     fixed_time: Option<time::OffsetDateTime>,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
+    revocation: Option<Arc<HttpRevocationSource>>,
     counters: Counters,
 }
 
@@ -128,6 +130,9 @@ impl Engine {
             fetch_concurrency,
             fixed_time: config.fixed_time,
             user_metadata: Arc::new(config.user_metadata),
+            revocation: config
+                .revocation
+                .map(|c| Arc::new(HttpRevocationSource::new(c))),
             counters: Counters::default(),
         })
     }
@@ -415,6 +420,10 @@ impl Engine {
                 .fixed_time
                 .unwrap_or_else(time::OffsetDateTime::now_utc),
             user_metadata: self.user_metadata.clone(),
+            revocation: self
+                .revocation
+                .as_ref()
+                .map(|r| r.blocking(tokio::runtime::Handle::current(), deadline)),
         };
         let combined =
             match tokio::task::spawn_blocking(move || job.verify(fetched, rejected)).await {
@@ -476,6 +485,8 @@ struct Job {
     subject: Descriptor,
     at: time::OffsetDateTime,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
+    /// Fetches revocation information; blocks, so only on the blocking pool.
+    revocation: Option<crate::revocation::BlockingSource>,
 }
 
 impl Job {
@@ -499,6 +510,10 @@ impl Job {
         let options = VerifyOptions {
             at: self.at,
             user_metadata: &self.user_metadata,
+            revocation: self
+                .revocation
+                .as_ref()
+                .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
         };
         let mut reports: Vec<SignatureReport> = fetched
             .into_iter()

@@ -14,7 +14,14 @@
 //! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`];
 //! - [`Engine::verify`] → [`ImageVerdict`] (never an `Err`, never a panic: any doubt is a
 //!   verdict that is not verified), [`Engine::pin`] → `registry/repo:tag@sha256:…`;
-//! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`).
+//! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`);
+//! - [`EngineConfig::revocation`] turns on online revocation checking: the verifier fetches
+//!   CRLs and OCSP responses through [`revocation::HttpRevocationSource`] (plain HTTP,
+//!   bounded size, each fetch within [`revocation::RevocationConfig::fetch_timeout`] and the
+//!   verification's deadline, CRLs cached by URL until `nextUpdate` but at most
+//!   [`revocation::RevocationConfig::max_crl_age`], dropped when they fail validation).
+//!   A verified verdict is still cached for `success_ttl`, so a revocation shows after at
+//!   most `success_ttl` plus the CRL's cache lifetime.
 //!
 //! # Caching and deduplication
 //! - Resolutions `(registry/repo, tag or digest) → descriptor` are cached for
@@ -45,6 +52,7 @@ use signet_registry::RegistryConfig;
 
 pub mod codes;
 mod engine;
+pub mod revocation;
 mod stats;
 mod trust;
 
@@ -154,6 +162,10 @@ pub struct EngineConfig {
     pub user_metadata: BTreeMap<String, String>,
     /// Most verdicts (and most resolutions) kept in cache (default 10 000).
     pub max_cache_entries: u64,
+    /// Online revocation checking (CRLs over HTTP); `None` (the default): none, so a chain
+    /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
+    /// under an enforced `revocation` action).
+    pub revocation: Option<revocation::RevocationConfig>,
 }
 
 impl Default for EngineConfig {
@@ -167,6 +179,7 @@ impl Default for EngineConfig {
             fixed_time: None,
             user_metadata: BTreeMap::new(),
             max_cache_entries: 10_000,
+            revocation: None,
         }
     }
 }

@@ -46,6 +46,7 @@ struct Env {
     pusher: Pusher,
     dir: tempfile::TempDir,
     signer: TestSigner,
+    ca: TestCa,
 }
 
 impl Env {
@@ -78,6 +79,7 @@ impl Env {
             pusher,
             dir,
             signer,
+            ca,
         };
         env.write_policy("policy.json", "test");
         env.write_policy("policy-other.json", "other");
@@ -535,4 +537,65 @@ async fn stalled_registry_times_out() {
     env.front.clear_rules();
     let v = engine.verify(&reference, deadline()).await;
     assert!(v.verified, "{v:?}");
+}
+
+/// Serves whatever `crl` holds to every HTTP request; returns the URL.
+async fn crl_server(crl: Arc<std::sync::Mutex<Vec<u8>>>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let body = crl.lock().unwrap().clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).await;
+                let _ = conn.write_all(&body).await;
+            });
+        }
+    });
+    format!("http://{addr}/ca.crl")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_revocation() {
+    let env = Env::start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let (this, next) = (now - time::Duration::days(1), now + time::Duration::days(7));
+    let crl = Arc::new(std::sync::Mutex::new(env.ca.crl(&[], this, next)));
+    let url = crl_server(crl.clone()).await;
+
+    let mut leaf = LeafOptions::new("revocable signer", KeyKind::P256);
+    leaf.crl_url = Some(url.clone());
+    let signer = env.ca.issue(&leaf);
+    let image = env.image("team/app", "revocable").await;
+    let envelope = env.envelope(&signer, &image);
+    env.sign_with("team/app", &image, &image, envelope).await;
+    let reference = env.reference("team/app:revocable");
+
+    // Without online checking: unknown, enforced at the strict level.
+    let v = env.engine().verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::RevocationUnknown), "{v:?}");
+
+    let online = || {
+        let mut config = env.config();
+        config.revocation = Some(signet_engine::revocation::RevocationConfig::default());
+        Engine::new(config, env.trust("policy.json", 1)).unwrap()
+    };
+    // Not revoked.
+    let v = online().verify(&reference, deadline()).await;
+    assert!(v.verified, "{v:?}");
+
+    // Revoked (a new engine: nothing cached).
+    *crl.lock().unwrap() = env.ca.crl(&[&signer.chain[0]], this, next);
+    let v = online().verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::CertificateRevoked), "{v:?}");
+    let message = &v.error.as_ref().unwrap().message;
+    assert!(message.contains("CN=revocable signer"), "{message}");
+    assert!(message.contains(&url), "{message}");
 }

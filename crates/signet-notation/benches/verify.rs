@@ -32,6 +32,7 @@ fn bench(c: &mut Criterion) {
     let options = VerifyOptions {
         at,
         user_metadata: &metadata,
+        revocation: None,
     };
     for (key, root_key, kind) in [
         (KeyKind::Rsa3072, KeyKind::Rsa3072, EnvelopeKind::Cose),

@@ -10,11 +10,14 @@
 //! - [`timestamp`]: RFC 3161 timestamp countersignatures;
 //! - [`policy`]: trust policy documents (OCI and blob): validation, statement selection,
 //!   verification levels, trusted identities;
+//! - [`revocation`]: certificate revocation checking of a signing chain (OCSP, then CRLs)
+//!   from revocation information the caller fetches through a
+//!   [`revocation::RevocationSource`];
 //! - [`truststore`]: named trust stores in Notation's directory layout;
 //! - [`verifier`]: the function that turns (envelope, artifact descriptor, trust policy,
 //!   trust stores, clock) into a [`verifier::SignatureVerdict`].
 //!
-//! It does not own fetching anything from a registry, revocation fetching, caching or
+//! It does not own fetching anything from a registry, fetching CRLs or OCSP responses, caching or
 //! configuration: callers hand in bytes and get values back. The only I/O is
 //! [`truststore::TrustStore::load`], which reads a directory the caller names.
 //!
@@ -27,6 +30,7 @@ pub mod crypto;
 pub mod descriptor;
 pub mod envelope;
 pub mod policy;
+pub mod revocation;
 pub mod timestamp;
 pub mod truststore;
 pub mod verifier;

@@ -83,6 +83,7 @@ fn user_metadata_cases_agree() {
         let options = VerifyOptions {
             at,
             user_metadata: &metadata,
+            revocation: None,
         };
         let verdict = if kind == "oci-verify" {
             let policy = parse_oci(&policy_bytes(&policy_path, level)).unwrap();

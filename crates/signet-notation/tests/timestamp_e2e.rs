@@ -211,6 +211,7 @@ fn timestamp_extends_trust_past_certificate_expiry() {
     let later = VerifyOptions {
         at: now + time::Duration::days(30),
         user_metadata: &metadata,
+        revocation: None,
     };
     let verify = |envelope: &[u8], statement: &signet_notation::policy::Statement| {
         verify_signature(

@@ -58,6 +58,7 @@ fn verify(
         &VerifyOptions {
             at: at(year),
             user_metadata: &metadata,
+            revocation: None,
         },
     )
 }
@@ -186,6 +187,7 @@ fn identity_mismatch_is_untrusted_identity() {
     let options = VerifyOptions {
         at: at(2026),
         user_metadata: &metadata,
+        revocation: None,
     };
     let stores = stores(&ca);
     let mismatch = statement_with("strict", r#"["x509.subject:C=US,ST=WA,O=Someone Else"]"#);
@@ -236,6 +238,7 @@ fn user_metadata_must_be_signed() {
             &VerifyOptions {
                 at: at(2026),
                 user_metadata: &metadata,
+                revocation: None,
             },
         )
     };
@@ -287,4 +290,90 @@ fn garbage_never_verifies() {
             );
         }
     }
+}
+
+/// Serves one CRL at one URL; anything else fails.
+#[derive(Debug)]
+struct OneCrl(&'static str, Option<Vec<u8>>);
+
+impl signet_notation::revocation::RevocationSource for OneCrl {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        match &self.1 {
+            Some(crl) if url == self.0 => Ok(crl.clone()),
+            _ => Err(format!("connection refused ({url})")),
+        }
+    }
+    fn fetch_ocsp(&self, url: &str, _request_der: &[u8]) -> Result<Vec<u8>, String> {
+        Err(format!("connection refused ({url})"))
+    }
+}
+
+#[test]
+fn revocation_with_a_source() {
+    const URL: &str = "http://crl.example/root.crl";
+    let ca = TestCa::new("root", KeyKind::P256);
+    let mut leaf = LeafOptions::new("revocable", KeyKind::P256);
+    leaf.crl_url = Some(URL.into());
+    let signer = ca.issue(&leaf);
+    let envelope = signer.sign(&SignOptions::new(
+        EnvelopeKind::Cose,
+        MANIFEST_MEDIA_TYPE,
+        DIGEST,
+        SIZE,
+    ));
+    let d = descriptor();
+    let metadata = BTreeMap::new();
+    let stores = stores(&ca);
+    let run = |level: &str, source: &OneCrl| {
+        verify_signature(
+            &envelope,
+            EnvelopeKind::Cose.media_type(),
+            Target::Oci(&d),
+            &statement(level),
+            &stores,
+            &VerifyOptions {
+                at: at(2026),
+                user_metadata: &metadata,
+                revocation: Some(source),
+            },
+        )
+    };
+    let (this, next) = (
+        at(2026) - time::Duration::days(1),
+        at(2026) + time::Duration::days(7),
+    );
+
+    // Not revoked: verified at every level, nothing logged.
+    let good = OneCrl(URL, Some(ca.crl(&[], this, next)));
+    let verdict = run("strict", &good);
+    assert!(verdict.verified, "{:?}", verdict.failure);
+    assert!(verdict.logged.is_empty());
+
+    // Revoked: strict fails with CERTIFICATE_REVOKED; permissive verifies and logs it.
+    let revoked = OneCrl(URL, Some(ca.crl(&[&signer.chain[0]], this, next)));
+    let verdict = run("strict", &revoked);
+    let failure = verdict.failure.unwrap();
+    assert_eq!(failure.code, ErrorCode::CertificateRevoked);
+    assert_eq!(failure.check, Check::Revocation);
+    assert!(
+        failure.message.contains("CN=revocable"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains(URL), "{}", failure.message);
+    let verdict = run("permissive", &revoked);
+    assert!(verdict.verified);
+    assert_eq!(verdict.logged.len(), 1);
+    assert_eq!(verdict.logged[0].code, ErrorCode::CertificateRevoked);
+    assert_eq!(verdict.logged[0].check, Check::Revocation);
+    // The audit level logs revocation failures too.
+    let verdict = run("audit", &revoked);
+    assert!(verdict.verified);
+
+    // Unreachable CRL: unknown, naming the URL.
+    let down = OneCrl(URL, None);
+    let failure = run("strict", &down).failure.unwrap();
+    assert_eq!(failure.code, ErrorCode::RevocationUnknown);
+    assert!(failure.message.contains(URL), "{}", failure.message);
+    assert!(run("permissive", &down).verified);
 }

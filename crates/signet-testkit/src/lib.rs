@@ -16,7 +16,7 @@ mod pki;
 pub mod registry;
 
 pub use envelope::{EnvelopeKind, SignOptions};
-pub use pki::{KeyKind, LeafOptions, TestCa, TestSigner};
+pub use pki::{KeyKind, LeafOptions, OcspStatus, TestCa, TestSigner};
 
 /// The media type of Notation payloads.
 pub const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.cncf.notary.payload.v1+json";

@@ -124,6 +124,8 @@ pub struct LeafOptions {
     pub not_after: OffsetDateTime,
     /// Adds a CRL distribution point (makes the chain revocable).
     pub crl_url: Option<String>,
+    /// Adds an OCSP responder (authority information access; makes the chain revocable).
+    pub ocsp_url: Option<String>,
 }
 
 impl LeafOptions {
@@ -135,6 +137,7 @@ impl LeafOptions {
             not_before: rcgen::date_time_ymd(2020, 1, 1),
             not_after: rcgen::date_time_ymd(2120, 1, 1),
             crl_url: None,
+            ocsp_url: None,
         }
     }
 }
@@ -163,6 +166,160 @@ impl TestCa {
         pem(&self.der)
     }
 
+    /// A CRL signed by this CA, valid from `this_update` to `next_update`, listing the
+    /// certificates (DER) in `revoked` as revoked at `this_update`.
+    pub fn crl(
+        &self,
+        revoked: &[&[u8]],
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Vec<u8> {
+        use x509_parser::prelude::FromDer as _;
+        let revoked_certs = revoked
+            .iter()
+            .map(|der| {
+                let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+                rcgen::RevokedCertParams {
+                    serial_number: cert.tbs_certificate.serial.to_bytes_be().into(),
+                    revocation_time: this_update,
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                }
+            })
+            .collect();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        params.signed_by(&issuer).unwrap().der().to_vec()
+    }
+
+    /// A delegated OCSP responder issued by this CA (with the id-kp-OCSPSigning extended key
+    /// usage when `ocsp_signing`); its [`TestCa::delegated_ocsp_response`] answers for the CA.
+    pub fn issue_ocsp_responder(&self, common_name: &str, ocsp_signing: bool) -> TestCa {
+        let (key, _) = generate(KeyKind::P256);
+        let mut params = CertificateParams::default();
+        params.distinguished_name = name(common_name);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if ocsp_signing {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        }
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2120, 1, 1);
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let der = params.signed_by(&key, &issuer).unwrap().der().to_vec();
+        TestCa { params, key, der }
+    }
+
+    /// Like [`TestCa::ocsp_response`], signed by this delegated responder, which includes its
+    /// certificate in the response.
+    pub fn delegated_ocsp_response(
+        &self,
+        request_der: &[u8],
+        status: OcspStatus,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+    ) -> Vec<u8> {
+        self.ocsp_response_inner(request_der, status, this_update, next_update, true)
+    }
+
+    /// A DER `OCSPResponse` signed by this CA (responder by name) to the DER `OCSPRequest`,
+    /// with `status` for the certificate the request asks about.
+    pub fn ocsp_response(
+        &self,
+        request_der: &[u8],
+        status: OcspStatus,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+    ) -> Vec<u8> {
+        self.ocsp_response_inner(request_der, status, this_update, next_update, false)
+    }
+
+    fn ocsp_response_inner(
+        &self,
+        request_der: &[u8],
+        status: OcspStatus,
+        this_update: OffsetDateTime,
+        next_update: Option<OffsetDateTime>,
+        include_cert: bool,
+    ) -> Vec<u8> {
+        use der::{Decode as _, Encode as _};
+        use x509_ocsp::{
+            BasicOcspResponse, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse,
+            OcspResponseStatus, ResponderId, ResponseBytes, ResponseData, RevokedInfo,
+            SingleResponse, Version,
+        };
+        use x509_parser::prelude::FromDer as _;
+        let time = |t: OffsetDateTime| {
+            OcspGeneralizedTime(
+                der::asn1::GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(
+                    t.unix_timestamp() as u64,
+                ))
+                .unwrap(),
+            )
+        };
+        let request = OcspRequest::from_der(request_der).unwrap();
+        let cert_id = request.tbs_request.request_list[0].req_cert.clone();
+        let (_, ca) = x509_parser::certificate::X509Certificate::from_der(&self.der).unwrap();
+        let name = x509_cert::name::Name::from_der(ca.subject().as_raw()).unwrap();
+        let cert_status = match status {
+            OcspStatus::Good => CertStatus::good(),
+            OcspStatus::Revoked(at) => CertStatus::Revoked(RevokedInfo {
+                revocation_time: time(at),
+                revocation_reason: None,
+            }),
+            OcspStatus::Unknown => CertStatus::unknown(),
+        };
+        let data = ResponseData {
+            version: Version::V1,
+            responder_id: ResponderId::ByName(name),
+            produced_at: time(this_update),
+            responses: vec![SingleResponse {
+                cert_id,
+                cert_status,
+                this_update: time(this_update),
+                next_update: next_update.map(time),
+                single_extensions: None,
+            }],
+            response_extensions: None,
+        };
+        let signature = rcgen::SigningKey::sign(&self.key, &data.to_der().unwrap()).unwrap();
+        let alg = self.key.algorithm();
+        let (oid, null) = if alg == &rcgen::PKCS_ECDSA_P256_SHA256 {
+            ("1.2.840.10045.4.3.2", false)
+        } else if alg == &rcgen::PKCS_ECDSA_P384_SHA384 {
+            ("1.2.840.10045.4.3.3", false)
+        } else if alg == &rcgen::PKCS_ECDSA_P521_SHA512 {
+            ("1.2.840.10045.4.3.4", false)
+        } else {
+            ("1.2.840.113549.1.1.11", true)
+        };
+        let basic = BasicOcspResponse {
+            tbs_response_data: data,
+            signature_algorithm: x509_cert::spki::AlgorithmIdentifierOwned {
+                oid: der::oid::ObjectIdentifier::new_unwrap(oid),
+                parameters: null.then(|| der::Any::from(der::asn1::Null)),
+            },
+            signature: der::asn1::BitString::from_bytes(&signature).unwrap(),
+            certs: include_cert.then(|| vec![x509_cert::Certificate::from_der(&self.der).unwrap()]),
+        };
+        OcspResponse {
+            response_status: OcspResponseStatus::Successful,
+            response_bytes: Some(ResponseBytes {
+                response_type: der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1"),
+                response: der::asn1::OctetString::new(basic.to_der().unwrap()).unwrap(),
+            }),
+        }
+        .to_der()
+        .unwrap()
+    }
+
     /// Issues a code-signing leaf.
     pub fn issue(&self, options: &LeafOptions) -> TestSigner {
         let (leaf_key, signing) = generate(options.key);
@@ -177,6 +334,9 @@ impl TestCa {
             params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
                 uris: vec![url.clone()],
             }];
+        }
+        if let Some(url) = &options.ocsp_url {
+            params.custom_extensions.push(ocsp_aia(url));
         }
         let issuer = Issuer::from_params(&self.params, &self.key);
         let leaf = params.signed_by(&leaf_key, &issuer).unwrap();
@@ -209,6 +369,29 @@ impl TestSigner {
             SigningKey::Ec(k) => k.public_key().as_ref().to_vec(),
         }
     }
+}
+
+/// The status an OCSP response gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcspStatus {
+    Good,
+    /// Revoked at this instant.
+    Revoked(OffsetDateTime),
+    Unknown,
+}
+
+/// An authority information access extension naming one OCSP responder.
+fn ocsp_aia(url: &str) -> rcgen::CustomExtension {
+    use der::Encode as _;
+    use x509_cert::ext::pkix::name::GeneralName;
+    use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax};
+    let aia = AuthorityInfoAccessSyntax(vec![AccessDescription {
+        access_method: der::oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
+        access_location: GeneralName::UniformResourceIdentifier(
+            der::asn1::Ia5String::new(url).unwrap(),
+        ),
+    }]);
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], aia.to_der().unwrap())
 }
 
 /// PEM-encodes one DER certificate.

@@ -230,6 +230,7 @@ pub fn verify_artifact(
     let verify_options = VerifyOptions {
         at: options.at,
         user_metadata: &options.user_metadata,
+        revocation: None,
     };
     let reports = signatures
         .into_iter()

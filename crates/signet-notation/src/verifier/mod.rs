@@ -11,6 +11,7 @@ use crate::cert::Certificate;
 use crate::descriptor::Descriptor;
 use crate::envelope::SigningScheme;
 use crate::policy::{Action, Actions, Level, Statement};
+use crate::revocation::RevocationSource;
 use crate::truststore::StoreType;
 use crate::{ErrorCode, Instant};
 
@@ -42,6 +43,10 @@ pub struct VerifyOptions<'a> {
     pub at: Instant,
     /// Pairs the payload's `targetArtifact.annotations` must contain.
     pub user_metadata: &'a BTreeMap<String, String>,
+    /// Where CRLs and OCSP responses come from. Without one, a chain with revocation
+    /// information has an unknown revocation status (`REVOCATION_UNKNOWN`, subject to the
+    /// statement's `revocation` action).
+    pub revocation: Option<&'a dyn RevocationSource>,
 }
 
 /// Notation's validation steps.
@@ -175,7 +180,7 @@ impl Run {
         }
 
         if self.actions.revocation != Action::Skip {
-            if let Err(f) = steps::revocation(&envelope) {
+            if let Err(f) = steps::revocation(&envelope, options.revocation, at) {
                 self.apply(self.actions.revocation, f)?;
             }
         }

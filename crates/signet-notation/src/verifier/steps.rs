@@ -7,8 +7,9 @@ use crate::cert::Certificate;
 use crate::descriptor::parse_digest;
 use crate::envelope::{Envelope, EnvelopeError, EnvelopeFormat, SigningScheme};
 use crate::policy::Statement;
+use crate::revocation::{self, RevocationResult, RevocationSource};
 use crate::truststore::StoreType;
-use crate::{ErrorCode, MAX_ENVELOPE_BYTES};
+use crate::{ErrorCode, Instant, MAX_ENVELOPE_BYTES};
 
 pub(super) fn fail(code: ErrorCode, check: Check, message: impl Into<String>) -> Failure {
     Failure {
@@ -235,20 +236,17 @@ pub(super) fn trusted_identity(envelope: &Envelope, statement: &Statement) -> Re
 /// Revocation status needs OCSP responses or CRLs, which this crate does not fetch. A chain
 /// with no revocation information is non-revocable (as in notation-go); one with it is
 /// "unknown" until a caller supplies responses, so enforcing levels fail closed.
-pub(super) fn revocation(envelope: &Envelope) -> Result<(), Failure> {
-    for cert in &envelope.certificate_chain {
-        let x509 = cert.x509();
-        let revocable = x509.extensions().iter().any(|ext| {
-            use x509_parser::extensions::ParsedExtension;
-            match ext.parsed_extension() {
-                ParsedExtension::CRLDistributionPoints(_) => true,
-                ParsedExtension::AuthorityInfoAccess(aia) => aia.accessdescs.iter().any(|d| {
-                    d.access_method == x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP
-                }),
-                _ => false,
-            }
-        });
-        if revocable {
+pub(super) fn revocation(
+    envelope: &Envelope,
+    source: Option<&dyn RevocationSource>,
+    at: Instant,
+) -> Result<(), Failure> {
+    let chain = &envelope.certificate_chain;
+    let Some(source) = source else {
+        if let Some(cert) = chain
+            .iter()
+            .find(|c| revocation::is_revocable(std::slice::from_ref(c)))
+        {
             return Err(fail(
                 ErrorCode::RevocationUnknown,
                 Check::Revocation,
@@ -258,8 +256,27 @@ pub(super) fn revocation(envelope: &Envelope) -> Result<(), Failure> {
                 ),
             ));
         }
+        return Ok(());
+    };
+    // As notation-go: the invalidity date of a revoked entry is compared with the authentic
+    // signing time of signing-authority signatures only.
+    let signing_time = match envelope.signed.signing_scheme {
+        SigningScheme::X509SigningAuthority => envelope.signed.authentic_signing_time,
+        SigningScheme::X509 => None,
+    };
+    match revocation::check_chain(chain, source, at, signing_time) {
+        RevocationResult::Ok => Ok(()),
+        RevocationResult::Revoked { subject, detail } => Err(fail(
+            ErrorCode::CertificateRevoked,
+            Check::Revocation,
+            format!("certificate {subject:?} of the signing chain is revoked ({detail}); re-sign the artifact with a valid certificate"),
+        )),
+        RevocationResult::Unknown { subject, reason } => Err(fail(
+            ErrorCode::RevocationUnknown,
+            Check::Revocation,
+            format!("the revocation status of certificate {subject:?} is unknown: {reason}; set `revocation: log` or `skip` in the trust policy override to accept it"),
+        )),
     }
-    Ok(())
 }
 
 pub(super) fn target_matches(payload: &Payload, target: Target<'_>) -> Result<(), Failure> {

@@ -1,0 +1,409 @@
+//! Online revocation information for the verifier: CRLs and OCSP responses fetched over
+//! plain HTTP (both are signed, and CRL distribution points and OCSP responders are `http://`
+//! URLs in practice; notation-go fetches CRLs over HTTP only), with bounded sizes, bounded
+//! time within the verification's deadline, and a cache of CRLs.
+//!
+//! Validation is [`signet_notation::revocation`]'s; this module only fetches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use moka::future::Cache;
+use moka::Expiry;
+use signet_notation::revocation::{
+    crl_next_update, RevocationSource, MAX_CRL_BYTES, MAX_OCSP_RESPONSE_BYTES,
+};
+use tokio::time::Instant;
+
+/// Most redirects followed by a CRL fetch.
+const MAX_REDIRECTS: usize = 3;
+
+/// Online revocation checking settings.
+#[derive(Debug, Clone)]
+pub struct RevocationConfig {
+    /// Longest one fetch may take (default 5 s); never past the verification's deadline.
+    pub fetch_timeout: Duration,
+    /// Most CRLs kept in cache (default 1 000).
+    pub max_cached_crls: u64,
+    /// Longest a CRL is reused, even when its `nextUpdate` is later (default 1 h).
+    pub max_crl_age: Duration,
+}
+
+impl Default for RevocationConfig {
+    fn default() -> Self {
+        RevocationConfig {
+            fetch_timeout: Duration::from_secs(5),
+            max_cached_crls: 1_000,
+            max_crl_age: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A cached CRL and how long it may be reused.
+#[derive(Clone)]
+struct CachedCrl {
+    der: Arc<Vec<u8>>,
+    ttl: Duration,
+}
+
+struct CrlExpiry;
+
+impl Expiry<String, CachedCrl> for CrlExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        value: &CachedCrl,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Fetches CRLs (cached by URL until their `nextUpdate`, at most
+/// [`RevocationConfig::max_crl_age`]) and OCSP responses over HTTP.
+pub struct HttpRevocationSource {
+    client: Client<HttpConnector, Full<Bytes>>,
+    crls: Cache<String, CachedCrl>,
+    config: RevocationConfig,
+}
+
+impl std::fmt::Debug for HttpRevocationSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRevocationSource")
+            .field("config", &self.config)
+            .field("cached_crls", &self.crls.entry_count())
+            .finish()
+    }
+}
+
+impl HttpRevocationSource {
+    pub fn new(config: RevocationConfig) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.fetch_timeout));
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let crls = Cache::builder()
+            .max_capacity(config.max_cached_crls)
+            .expire_after(CrlExpiry)
+            .build();
+        HttpRevocationSource {
+            client,
+            crls,
+            config,
+        }
+    }
+
+    /// The CRL at `url`, from the cache or fetched by `deadline`.
+    pub async fn crl(&self, url: &str, deadline: Instant) -> Result<Arc<Vec<u8>>, String> {
+        if let Some(hit) = self.crls.get(url).await {
+            return Ok(hit.der);
+        }
+        let der = Arc::new(
+            self.fetch(http::Method::GET, url, None, MAX_CRL_BYTES, deadline)
+                .await?,
+        );
+        // Only a CRL that parses and is still current is worth keeping; it is validated on
+        // every use anyway.
+        if let Some(next) = crl_next_update(&der) {
+            let left = next - time::OffsetDateTime::now_utc();
+            if left.is_positive() {
+                let ttl = Duration::try_from(left)
+                    .unwrap_or(self.config.max_crl_age)
+                    .min(self.config.max_crl_age);
+                self.crls
+                    .insert(
+                        url.to_owned(),
+                        CachedCrl {
+                            der: der.clone(),
+                            ttl,
+                        },
+                    )
+                    .await;
+            }
+        }
+        Ok(der)
+    }
+
+    /// Drops the cached CRL of `url` (it did not validate).
+    pub async fn forget_crl(&self, url: &str) {
+        self.crls.invalidate(url).await;
+    }
+
+    /// The OCSP responder's answer at `url` to the DER request, fetched by `deadline`.
+    pub async fn ocsp(
+        &self,
+        url: &str,
+        request_der: &[u8],
+        deadline: Instant,
+    ) -> Result<Vec<u8>, String> {
+        self.fetch(
+            http::Method::POST,
+            url,
+            Some(Bytes::copy_from_slice(request_der)),
+            MAX_OCSP_RESPONSE_BYTES,
+            deadline,
+        )
+        .await
+    }
+
+    async fn fetch(
+        &self,
+        method: http::Method,
+        url: &str,
+        body: Option<Bytes>,
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, String> {
+        let until = deadline.min(Instant::now() + self.config.fetch_timeout);
+        let work = async {
+            let mut url = url.to_owned();
+            // GETs follow a few redirects (CRL distribution points often redirect to a CDN);
+            // every hop must be plain HTTP too.
+            for _ in 0..=MAX_REDIRECTS {
+                let uri: http::Uri = url
+                    .parse()
+                    .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+                if uri.scheme_str() != Some("http") {
+                    return Err(format!(
+                        "unsupported URL {url:?}: only http:// revocation endpoints are supported"
+                    ));
+                }
+                let mut request = http::Request::builder().method(method.clone()).uri(uri);
+                if body.is_some() {
+                    request =
+                        request.header(http::header::CONTENT_TYPE, "application/ocsp-request");
+                }
+                let request = request
+                    .body(Full::new(body.clone().unwrap_or_default()))
+                    .map_err(|e| format!("invalid request: {e}"))?;
+                let response = self
+                    .client
+                    .request(request)
+                    .await
+                    .map_err(|e| format!("request failed: {e}"))?;
+                let status = response.status();
+                if status.is_redirection() && method == http::Method::GET {
+                    let location = response
+                        .headers()
+                        .get(http::header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .ok_or_else(|| format!("HTTP status {status} without a location"))?;
+                    url = location.to_owned();
+                    continue;
+                }
+                if !status.is_success() {
+                    return Err(format!("HTTP status {status}"));
+                }
+                let body = Limited::new(response.into_body(), limit)
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        format!("reading the response failed (at most {limit} bytes): {e}")
+                    })?;
+                return Ok(body.to_bytes().to_vec());
+            }
+            Err(format!("more than {MAX_REDIRECTS} redirects"))
+        };
+        match tokio::time::timeout_at(until, work).await {
+            Ok(r) => r,
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+
+    /// A synchronous view for the verifier, to be used on tokio's blocking pool (not on a
+    /// runtime worker): each fetch blocks on `handle` until done or `deadline`.
+    pub(crate) fn blocking(
+        self: &Arc<Self>,
+        handle: tokio::runtime::Handle,
+        deadline: Instant,
+    ) -> BlockingSource {
+        BlockingSource {
+            source: self.clone(),
+            handle,
+            deadline,
+        }
+    }
+}
+
+/// [`HttpRevocationSource`] bound to a runtime and a deadline, for the synchronous verifier.
+#[derive(Debug)]
+pub(crate) struct BlockingSource {
+    source: Arc<HttpRevocationSource>,
+    handle: tokio::runtime::Handle,
+    deadline: Instant,
+}
+
+impl RevocationSource for BlockingSource {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.handle
+            .block_on(self.source.crl(url, self.deadline))
+            .map(|der| der.to_vec())
+    }
+
+    fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String> {
+        self.handle
+            .block_on(self.source.ocsp(url, request_der, self.deadline))
+    }
+
+    fn crl_rejected(&self, url: &str) {
+        self.handle.block_on(self.source.forget_crl(url));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// Serves `body` with `status` to every connection; counts requests.
+    async fn serve(status: u16, body: Vec<u8>, delay: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    tokio::time::sleep(delay).await;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes()).await;
+                    let _ = conn.write_all(&body).await;
+                });
+            }
+        });
+        (format!("http://{addr}/ca.crl"), hits)
+    }
+
+    /// A CRL with `nextUpdate` `next_update_days` from now (`thisUpdate` a day before).
+    fn crl(next_update_days: i64) -> Vec<u8> {
+        let ca = signet_testkit::TestCa::new("CA", signet_testkit::KeyKind::P256);
+        let next = time::OffsetDateTime::now_utc() + time::Duration::days(next_update_days);
+        ca.crl(&[], next - time::Duration::days(1), next)
+    }
+
+    /// Redirects every request to `location`; returns the URL.
+    async fn redirect(location: &str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let response = format!(
+            "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).await;
+                let _ = conn.write_all(response.as_bytes()).await;
+            }
+        });
+        format!("http://{addr}/moved.crl")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn follows_redirects() {
+        let body = crl(7);
+        let (url, _) = serve(200, body.clone(), Duration::ZERO).await;
+        let source = HttpRevocationSource::new(RevocationConfig::default());
+        let moved = redirect(&url).await;
+        assert_eq!(*source.crl(&moved, soon()).await.unwrap(), body);
+        // A loop ends.
+        let a = redirect("http://127.0.0.1:1/unused").await;
+        let b = redirect(&a).await;
+        let c = redirect(&b).await;
+        let d = redirect(&c).await;
+        let e = source.crl(&d, soon()).await.unwrap_err();
+        assert!(e.contains("redirects"), "{e}");
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fetches_and_caches_crls() {
+        let body = crl(7);
+        let (url, hits) = serve(200, body.clone(), Duration::ZERO).await;
+        let source = Arc::new(HttpRevocationSource::new(RevocationConfig::default()));
+        assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
+        assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "the second fetch is cached");
+        source.forget_crl(&url).await;
+        source.crl(&url, soon()).await.unwrap();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            2,
+            "forgotten CRLs are fetched again"
+        );
+
+        // The synchronous view, from the blocking pool.
+        let blocking = source.blocking(tokio::runtime::Handle::current(), soon());
+        let url2 = url.clone();
+        let fetched = tokio::task::spawn_blocking(move || blocking.fetch_crl(&url2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(fetched, body);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_crls_are_not_cached() {
+        let (url, hits) = serve(200, crl(-1), Duration::ZERO).await;
+        let source = HttpRevocationSource::new(RevocationConfig::default());
+        source.crl(&url, soon()).await.unwrap();
+        source.crl(&url, soon()).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failures() {
+        let source = HttpRevocationSource::new(RevocationConfig {
+            fetch_timeout: Duration::from_millis(300),
+            ..RevocationConfig::default()
+        });
+        let (url, _) = serve(404, b"no".to_vec(), Duration::ZERO).await;
+        let e = source.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("404"), "{e}");
+
+        let (url, _) = serve(200, vec![0; 70 * 1024], Duration::ZERO).await;
+        let e = source.ocsp(&url, b"req", soon()).await.unwrap_err();
+        assert!(e.contains("at most"), "{e}");
+
+        let (url, _) = serve(200, crl(7), Duration::from_secs(3)).await;
+        let started = Instant::now();
+        let e = source.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        // A redirect to an https:// URL is refused like one given directly.
+        let e = source
+            .crl(&redirect("https://crl.example/ca.crl").await, soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
+
+        let e = source
+            .crl("https://crl.example/ca.crl", soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
+    }
+}
