@@ -83,6 +83,7 @@ impl EngineSettings {
             failure_ttl: self.failure_ttl,
             tag_ttl: self.tag_ttl,
             fixed_time: None,
+            revocation: self.revocation.clone(),
             ..signet_engine::EngineConfig::default()
         })
     }

@@ -43,6 +43,10 @@
 //!   successTTL: 5m
 //!   failureTTL: 30s
 //!   tagTTL: 30s
+//! revocation:                 # online CRL/OCSP checking, as notation does (default: on)
+//!   enabled: true
+//!   fetchTimeout: 5s
+//!   maxCrlAge: 1h
 //! admission:
 //!   excludeNamespaces: [kube-system, gatekeeper-system]
 //!   excludeImages: ["registry.k8s.io/*"]
@@ -158,7 +162,20 @@ pub struct Config {
     pub reload: ReloadConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub revocation: RevocationFileConfig,
     pub azure: Option<AzureConfig>,
+}
+
+/// `revocation:` — online certificate revocation checking (CRLs and OCSP over HTTP).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevocationFileConfig {
+    /// Default true. When false, a chain that carries revocation information has an unknown
+    /// status (`REVOCATION_UNKNOWN` where the trust policy enforces revocation).
+    pub enabled: Option<bool>,
+    pub fetch_timeout: Option<Dur>,
+    pub max_crl_age: Option<Dur>,
 }
 
 /// `azure:` — see the module docs.
@@ -279,6 +296,7 @@ pub struct EngineSettings {
     pub success_ttl: Duration,
     pub failure_ttl: Duration,
     pub tag_ttl: Duration,
+    pub revocation: Option<signet_engine::revocation::RevocationConfig>,
     pub azure: Option<AzureSettings>,
 }
 

@@ -284,6 +284,31 @@ impl Config {
             &mut errors,
         );
 
+        let revocation = if self.revocation.enabled.unwrap_or(true) {
+            let defaults = signet_engine::revocation::RevocationConfig::default();
+            Some(signet_engine::revocation::RevocationConfig {
+                fetch_timeout: dur(
+                    "revocation.fetchTimeout",
+                    self.revocation.fetch_timeout,
+                    defaults.fetch_timeout,
+                    s(1),
+                    s(60),
+                    &mut errors,
+                ),
+                max_crl_age: dur(
+                    "revocation.maxCrlAge",
+                    self.revocation.max_crl_age,
+                    defaults.max_crl_age,
+                    s(0),
+                    s(86_400),
+                    &mut errors,
+                ),
+                ..defaults
+            })
+        } else {
+            None
+        };
+
         let rd = signet_server::ReloadSettings::default();
         let debounce = dur(
             "reload.debounce",
@@ -370,6 +395,7 @@ impl Config {
                         success_ttl,
                         failure_ttl,
                         tag_ttl,
+                        revocation,
                         azure: azure.clone(),
                     },
                     log_level,

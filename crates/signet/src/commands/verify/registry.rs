@@ -43,6 +43,8 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
         Some(settings) => settings.engine_config()?,
         None => EngineConfig {
             registry: registry_from_flags(args)?,
+            // Online revocation checking, as `notation verify` does.
+            revocation: Some(signet_engine::revocation::RevocationConfig::default()),
             ..EngineConfig::default()
         },
     };
