@@ -518,13 +518,7 @@ impl App {
                 .await;
             for key in &keys {
                 let item = if let Some(err) = malformed.get(key.as_str()) {
-                    self.metrics
-                        .outcome(endpoint, ErrorCode::InvalidReference.as_str(), 0.0);
-                    Item {
-                        key: key.clone(),
-                        value: None,
-                        error: err.clone(),
-                    }
+                    self.malformed_item(endpoint, key, err)
                 } else {
                     let r = index.get(key.as_str()).and_then(|i| results[*i].as_ref());
                     match r {
@@ -577,13 +571,7 @@ impl App {
                 .await;
             for key in &keys {
                 let item = if let Some(err) = malformed.get(key.as_str()) {
-                    self.metrics
-                        .outcome(endpoint, ErrorCode::InvalidReference.as_str(), 0.0);
-                    Item {
-                        key: key.clone(),
-                        value: None,
-                        error: err.clone(),
-                    }
+                    self.malformed_item(endpoint, key, err)
                 } else {
                     let r = index.get(key.as_str()).and_then(|i| results[*i].as_ref());
                     match r {
@@ -633,6 +621,17 @@ impl App {
             ),
             outcome,
         )
+    }
+
+    /// The answer for a key that is not an image reference: an item error, no value.
+    fn malformed_item(&self, endpoint: &'static str, key: &str, error: &str) -> Item {
+        self.metrics
+            .outcome(endpoint, ErrorCode::InvalidReference.as_str(), 0.0);
+        Item {
+            key: key.to_owned(),
+            value: None,
+            error: error.to_owned(),
+        }
     }
 
     fn timeout_message(&self) -> String {
