@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Offline demo (optional; the main one is examples/demo.sh): verifies a signed and an unsigned
-# artifact (real Notation OCI layouts from the shared conformance corpus) with the `signet`
-# CLI, and shows both verdicts. Needs nothing but cargo and ../shared/conformance.
+# artifact (real Notation OCI layouts from the conformance corpus in testdata/conformance) with
+# the `signet` CLI, and shows both verdicts. Needs nothing but cargo.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-corpus="${SIGNET_CONFORMANCE_DIR:-$repo/../shared/conformance}"
+corpus="${SIGNET_CONFORMANCE_DIR:-$repo/testdata/conformance}"
 testdata="$corpus/vectors/notation/test/e2e/testdata"
 [ -d "$testdata" ] || { echo "demo: the conformance corpus is not at $corpus (set SIGNET_CONFORMANCE_DIR)" >&2; exit 2; }
 

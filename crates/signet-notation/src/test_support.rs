@@ -1,28 +1,18 @@
-//! Access to the shared conformance corpus (`../shared/conformance` beside the repository)
-//! for the unit-level case kinds.
+//! Access to the conformance corpus (`testdata/conformance` in the repository) for the
+//! unit-level case kinds.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 
-/// `shared/conformance`, found from `SIGNET_CONFORMANCE_DIR` or by walking up from this crate.
-/// Panics when it cannot be found: the corpus is required, never silently skipped.
+/// The repository's copy of the corpus, or `SIGNET_CONFORMANCE_DIR` when set.
 pub(crate) fn conformance_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SIGNET_CONFORMANCE_DIR") {
-        return PathBuf::from(dir);
-    }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        let candidate = dir.join("shared/conformance/cases.json");
-        if candidate.is_file() {
-            return dir.join("shared/conformance");
-        }
-        if !dir.pop() {
-            panic!(
-                "shared/conformance not found above {}; set SIGNET_CONFORMANCE_DIR",
-                env!("CARGO_MANIFEST_DIR")
-            );
-        }
+    match std::env::var_os("SIGNET_CONFORMANCE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../testdata/conformance"
+        )),
     }
 }
 

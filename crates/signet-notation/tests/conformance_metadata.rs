@@ -1,30 +1,30 @@
 //! The conformance cases that need `--user-metadata`, which the CONTRACT.md CLI of
-//! `envelope verify` / `blob verify` does not have: driven through the library.
+//! `envelope verify` / `blob verify` does not have: driven through the library. And the check
+//! that the repository's copy of the corpus (`testdata/conformance`) is still the shared one.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use signet_notation::policy::{parse_blob, parse_oci};
 use signet_notation::verifier::{verify_signature, Target, TrustStores, VerifyOptions};
 use signet_notation::Descriptor;
 
+/// The repository's copy of the corpus, or `SIGNET_CONFORMANCE_DIR` when set.
 fn conformance_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("SIGNET_CONFORMANCE_DIR") {
-        return PathBuf::from(dir);
+    match std::env::var_os("SIGNET_CONFORMANCE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => repository_copy(),
     }
-    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    loop {
-        if dir.join("shared/conformance/cases.json").is_file() {
-            return dir.join("shared/conformance");
-        }
-        assert!(
-            dir.pop(),
-            "shared/conformance not found; set SIGNET_CONFORMANCE_DIR"
-        );
-    }
+}
+
+fn repository_copy() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/conformance"
+    ))
 }
 
 /// Sets the level of every statement, as the case's `policyLevelOverride` asks.
@@ -126,4 +126,65 @@ fn user_metadata_cases_agree() {
         ran += 1;
     }
     assert_eq!(ran, 6, "the six user-metadata cases");
+}
+
+/// Every file under `root` (recursively), as paths relative to it, but the top-level
+/// `README.md` (the repository's copy has its own).
+fn corpus_files(root: &Path) -> BTreeSet<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
+        let entries = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_path_buf());
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(root, root, &mut out);
+    out.remove(Path::new("README.md"));
+    out
+}
+
+/// The repository carries a copy of the shared corpus so that it tests itself with nothing
+/// beside it; where the shared corpus is present (`../shared/conformance` beside the
+/// repository), an update of it must not go unnoticed.
+#[test]
+fn shared_corpus_matches_the_repository_copy() {
+    let copy = repository_copy();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
+    if !shared.join("cases.json").is_file() {
+        eprintln!(
+            "no shared corpus at {}: nothing to compare the repository copy with",
+            shared.display()
+        );
+        return;
+    }
+    let ours = corpus_files(&copy);
+    let theirs = corpus_files(&shared);
+    let mut differences = Vec::new();
+    for path in theirs.union(&ours) {
+        let line = match (theirs.contains(path), ours.contains(path)) {
+            (true, false) => "missing from the repository copy",
+            (false, true) => "not in the shared corpus",
+            _ if std::fs::read(shared.join(path)).unwrap()
+                != std::fs::read(copy.join(path)).unwrap() =>
+            {
+                "differs"
+            }
+            _ => continue,
+        };
+        differences.push(format!("  {}: {line}", path.display()));
+    }
+    assert!(
+        differences.is_empty(),
+        "testdata/conformance is not a copy of {} ({} files):\n{}\nrefresh it as testdata/conformance/README.md says",
+        shared.display(),
+        differences.len(),
+        differences.join("\n")
+    );
+    assert!(ours.len() > 200, "the corpus copy looks empty");
 }

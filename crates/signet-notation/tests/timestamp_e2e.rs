@@ -15,7 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use signet_notation::policy::parse_oci;
 use signet_notation::truststore::{StoreType, TrustStore};
-use signet_notation::verifier::{verify_signature, Target, TrustStores, VerifyOptions};
+use signet_notation::verifier::{verify_signature, Check, Target, TrustStores, VerifyOptions};
 use signet_notation::{Certificate, Descriptor, ErrorCode};
 use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa};
 use support::{DIGEST, MANIFEST_MEDIA_TYPE, REPO, SIZE};
@@ -158,10 +158,154 @@ fn with_cose_token(cose: &[u8], token: &[u8]) -> Vec<u8> {
 }
 
 fn statement(stores: &str) -> signet_notation::policy::Statement {
+    statement_at_level(stores, "strict")
+}
+
+fn statement_at_level(stores: &str, level: &str) -> signet_notation::policy::Statement {
     let doc = format!(
-        r#"{{"version":"1.0","trustPolicies":[{{"name":"ts","registryScopes":["{REPO}"],"signatureVerification":{{"level":"strict"}},"trustStores":{stores},"trustedIdentities":["*"]}}]}}"#
+        r#"{{"version":"1.0","trustPolicies":[{{"name":"ts","registryScopes":["{REPO}"],"signatureVerification":{{"level":"{level}"}},"trustStores":{stores},"trustedIdentities":["*"]}}]}}"#
     );
     parse_oci(doc.as_bytes()).unwrap().statements.remove(0)
+}
+
+/// The ca store `ca` (with `ca`'s root) and the tsa store `tsa` (the TSA root in `dir`).
+fn ca_and_tsa_stores(ca: &TestCa, dir: &Path) -> TrustStores {
+    let tsa_root = Certificate::parse_pem(&std::fs::read(dir.join("root.pem")).unwrap()).unwrap();
+    TrustStores::from_stores([
+        TrustStore {
+            store_type: StoreType::Ca,
+            name: "ca".into(),
+            certificates: vec![Certificate::from_der(ca.cert_der().to_vec()).unwrap()],
+        },
+        TrustStore {
+            store_type: StoreType::Tsa,
+            name: "tsa".into(),
+            certificates: tsa_root,
+        },
+    ])
+}
+
+/// A JWS by a leaf valid from `not_before` to `not_after` that claims `signing_time`,
+/// countersigned now by the TSA in `dir`.
+fn stamped_jws(
+    dir: &Path,
+    ca: &TestCa,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    signing_time: time::OffsetDateTime,
+) -> Vec<u8> {
+    let mut leaf = LeafOptions::new("windowed signer", KeyKind::P256);
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    let mut options = SignOptions::new(EnvelopeKind::Jws, MANIFEST_MEDIA_TYPE, DIGEST, SIZE);
+    options.signing_time = signing_time;
+    let jws = ca.issue(&leaf).sign(&options);
+    let v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
+    let signature = URL_SAFE_NO_PAD
+        .decode(v["signature"].as_str().unwrap())
+        .unwrap();
+    with_token(&jws, &timestamp(dir, &signature))
+}
+
+fn verify_jws_at(
+    envelope: &[u8],
+    stores: &TrustStores,
+    level: &str,
+    at: time::OffsetDateTime,
+) -> signet_notation::verifier::SignatureVerdict {
+    let descriptor = Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.into(),
+        digest: DIGEST.into(),
+        size: SIZE,
+        annotations: None,
+        artifact_type: None,
+    };
+    let metadata = BTreeMap::new();
+    verify_signature(
+        envelope,
+        "application/jose+json",
+        Target::Oci(&descriptor),
+        &statement_at_level(r#"["ca:ca","tsa:tsa"]"#, level),
+        stores,
+        &VerifyOptions {
+            at,
+            user_metadata: &metadata,
+            revocation: None,
+        },
+    )
+}
+
+/// With a tsa store in the policy, the chain must be valid over the timestamp's range; the
+/// failure is `CERTIFICATE_EXPIRED` in the authentic-timestamp check, which `strict`
+/// enforces and `permissive` / `audit` log, as in notation.
+#[test]
+fn chain_invalid_at_the_timestamp_is_certificate_expired_by_level() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tsa(dir.path());
+    let now = time::OffsetDateTime::now_utc();
+    let day = time::Duration::days(1);
+    let ca = TestCa::new("root", KeyKind::P256);
+    let stores = ca_and_tsa_stores(&ca, dir.path());
+
+    // Expired a day before the TSA's time, though the signer claims to have signed a minute ago.
+    let expired = stamped_jws(
+        dir.path(),
+        &ca,
+        now - 30 * day,
+        now - day,
+        now - time::Duration::minutes(1),
+    );
+    // Valid only from tomorrow: the timestamp is before its validity.
+    let early = stamped_jws(
+        dir.path(),
+        &ca,
+        now + day,
+        now + 30 * day,
+        now - time::Duration::minutes(1),
+    );
+    for (envelope, at, words) in [
+        (&expired, now + day, "may be after the end of"),
+        (&early, now + 2 * day, "may be before the start of"),
+    ] {
+        let failure = verify_jws_at(envelope, &stores, "strict", at)
+            .failure
+            .expect("strict refuses");
+        assert_eq!(
+            (failure.code, failure.check),
+            (ErrorCode::CertificateExpired, Check::AuthenticTimestamp),
+            "{}",
+            failure.message
+        );
+        assert!(
+            failure.message.contains(words) && failure.message.contains("windowed signer"),
+            "{}",
+            failure.message
+        );
+        for level in ["permissive", "audit"] {
+            let verdict = verify_jws_at(envelope, &stores, level, at);
+            assert!(verdict.verified, "{level}: {:?}", verdict.failure);
+            assert_eq!(verdict.logged.len(), 1, "{level}");
+            assert_eq!(verdict.logged[0].code, ErrorCode::CertificateExpired);
+        }
+    }
+}
+
+/// The signer's claimed signing time is not held against the chain when a trusted timestamp
+/// inside the chain's validity exists, even after the chain expired.
+#[test]
+fn valid_timestamp_admits_a_claimed_signing_time_before_the_chain_validity() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tsa(dir.path());
+    let now = time::OffsetDateTime::now_utc();
+    let day = time::Duration::days(1);
+    let ca = TestCa::new("root", KeyKind::P256);
+    let stores = ca_and_tsa_stores(&ca, dir.path());
+    let envelope = stamped_jws(dir.path(), &ca, now - 30 * day, now + day, now - 60 * day);
+    for level in ["strict", "permissive", "audit"] {
+        let verdict = verify_jws_at(&envelope, &stores, level, now + 30 * day);
+        assert!(verdict.verified, "{level}: {:?}", verdict.failure);
+        assert!(verdict.logged.is_empty(), "{level}: {:?}", verdict.logged);
+    }
 }
 
 #[test]
@@ -238,11 +382,14 @@ fn timestamp_extends_trust_past_certificate_expiry() {
         verify(&foreign, &with_tsa).failure.unwrap().code,
         ErrorCode::TimestampInvalid
     );
-    // No token at all while the policy requires one.
+    // No token at all while the policy requires one: enforced by strict, logged by permissive.
     assert_eq!(
         verify(&jws, &with_tsa).failure.unwrap().code,
         ErrorCode::TimestampInvalid
     );
+    let permissive = verify(&jws, &statement_at_level(r#"["ca:ca","tsa:tsa"]"#, "permissive"));
+    assert!(permissive.verified, "{:?}", permissive.failure);
+    assert_eq!(permissive.logged[0].code, ErrorCode::TimestampInvalid);
 
     // The same for COSE, whose token sits in the unprotected header too.
     let mut options = options.clone();

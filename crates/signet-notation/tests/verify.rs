@@ -6,9 +6,15 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use signet_notation::verifier::{verify_signature, Check, Target, VerifyOptions};
+use signet_notation::policy::Statement;
+use signet_notation::truststore::StoreType;
+use signet_notation::verifier::{
+    verify_signature, Check, SignatureVerdict, Target, TrustStores, VerifyOptions,
+};
 use signet_notation::{Descriptor, ErrorCode, Instant};
-use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa};
+use signet_testkit::{
+    EnvelopeKind, KeyKind, LeafOptions, SignOptions, SigningScheme, TestCa, TestSigner,
+};
 use support::*;
 
 fn descriptor() -> Descriptor {
@@ -124,6 +130,202 @@ fn expired_certificate_without_timestamp_fails_strict() {
     let verdict = verify(&envelope, EnvelopeKind::Jws, &ca, "strict", 2026);
     assert_eq!(verdict.failure.unwrap().code, ErrorCode::CertificateExpired);
     assert!(verify(&envelope, EnvelopeKind::Jws, &ca, "permissive", 2026).verified);
+}
+
+/// A leaf of `ca` valid from `not_before` to `not_after`.
+fn signer_valid(ca: &TestCa, not_before: Instant, not_after: Instant) -> TestSigner {
+    let mut leaf = LeafOptions::new("windowed signer", KeyKind::P256);
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    ca.issue(&leaf)
+}
+
+fn sign_at(
+    signer: &TestSigner,
+    kind: EnvelopeKind,
+    scheme: SigningScheme,
+    signing_time: Instant,
+) -> Vec<u8> {
+    let mut options = SignOptions::new(kind, MANIFEST_MEDIA_TYPE, DIGEST, SIZE);
+    options.signing_scheme = scheme;
+    options.signing_time = signing_time;
+    signer.sign(&options)
+}
+
+fn verify_under(
+    envelope: &[u8],
+    kind: EnvelopeKind,
+    statement: &Statement,
+    stores: &TrustStores,
+    at: Instant,
+) -> SignatureVerdict {
+    let d = descriptor();
+    let metadata = BTreeMap::new();
+    verify_signature(
+        envelope,
+        kind.media_type(),
+        Target::Oci(&d),
+        statement,
+        stores,
+        &VerifyOptions {
+            at,
+            user_metadata: &metadata,
+            revocation: None,
+        },
+    )
+}
+
+/// As notation: a certificate not valid at the time that counts fails the authentic-timestamp
+/// check with `CERTIFICATE_EXPIRED`, which `strict` enforces and `permissive` / `audit` only
+/// log. The message names the certificate and the dates.
+fn assert_validity_failure_by_level(
+    envelope: &[u8],
+    kind: EnvelopeKind,
+    store_type: StoreType,
+    stores: &TrustStores,
+    at: Instant,
+    message_has: &[&str],
+) {
+    let strict = verify_under(
+        envelope,
+        kind,
+        &statement_of("strict", r#"["*"]"#, store_type),
+        stores,
+        at,
+    );
+    let failure = strict.failure.expect("strict refuses");
+    assert_eq!(
+        (failure.code, failure.check),
+        (ErrorCode::CertificateExpired, Check::AuthenticTimestamp),
+        "{kind:?}: {}",
+        failure.message
+    );
+    for part in message_has.iter().chain(&["windowed signer"]) {
+        assert!(
+            failure.message.contains(part),
+            "{kind:?}: {part:?} not in {:?}",
+            failure.message
+        );
+    }
+    for level in ["permissive", "audit"] {
+        let verdict = verify_under(
+            envelope,
+            kind,
+            &statement_of(level, r#"["*"]"#, store_type),
+            stores,
+            at,
+        );
+        assert!(verdict.verified, "{kind:?} {level}: {:?}", verdict.failure);
+        assert_eq!(verdict.logged.len(), 1, "{kind:?} {level}");
+        assert_eq!(
+            (verdict.logged[0].code, verdict.logged[0].check),
+            (ErrorCode::CertificateExpired, Check::AuthenticTimestamp)
+        );
+    }
+    let skipped = verify_under(
+        envelope,
+        kind,
+        &statement_of("skip", "[]", store_type),
+        stores,
+        at,
+    );
+    assert!(skipped.verified);
+}
+
+#[test]
+fn x509_claimed_signing_time_outside_the_chain_validity_is_no_failure() {
+    // notary.x509's signing time is the signer's own claim; without a timestamp, notation
+    // checks the chain at the verification time only.
+    let ca = TestCa::new("root", KeyKind::P256);
+    let signer = signer_valid(&ca, at(2024), at(2027));
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        for claimed in [at(2023), at(2028)] {
+            let envelope = sign_at(&signer, kind, SigningScheme::X509, claimed);
+            for level in ["strict", "permissive", "audit"] {
+                let verdict = verify(&envelope, kind, &ca, level, 2026);
+                assert!(
+                    verdict.verified,
+                    "{kind:?} {claimed} {level}: {:?}",
+                    verdict.failure
+                );
+                assert!(verdict.logged.is_empty(), "{:?}", verdict.logged);
+            }
+        }
+    }
+}
+
+#[test]
+fn x509_chain_expired_at_verification_time_by_level() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let signer = signer_valid(&ca, at(2020), at(2025));
+    let stores = stores_of(&ca, StoreType::Ca);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        // Signed inside the validity, and (claimed) after it ended.
+        for claimed in [at(2024), at(2025) + time::Duration::days(90)] {
+            let envelope = sign_at(&signer, kind, SigningScheme::X509, claimed);
+            assert_validity_failure_by_level(
+                &envelope,
+                kind,
+                StoreType::Ca,
+                &stores,
+                at(2026),
+                &["expired", "2020-06-01", "2025-06-01", "2026-06-01"],
+            );
+        }
+    }
+}
+
+#[test]
+fn x509_chain_not_yet_valid_at_verification_time_by_level() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let signer = signer_valid(&ca, at(2027), at(2030));
+    let stores = stores_of(&ca, StoreType::Ca);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        let envelope = sign_at(&signer, kind, SigningScheme::X509, at(2025));
+        assert_validity_failure_by_level(
+            &envelope,
+            kind,
+            StoreType::Ca,
+            &stores,
+            at(2026),
+            &["not valid yet", "2027-06-01", "2030-06-01"],
+        );
+        assert!(verify(&envelope, kind, &ca, "strict", 2028).verified);
+    }
+}
+
+#[test]
+fn signing_authority_chain_must_be_valid_at_the_authentic_signing_time() {
+    let ca = TestCa::new("root", KeyKind::P256);
+    let signer = signer_valid(&ca, at(2024), at(2026));
+    let stores = stores_of(&ca, StoreType::SigningAuthority);
+    for kind in [EnvelopeKind::Cose, EnvelopeKind::Jws] {
+        // Inside the validity: the verification time plays no part, even long after expiry.
+        let envelope = sign_at(&signer, kind, SigningScheme::SigningAuthority, at(2025));
+        let strict = statement_of("strict", r#"["*"]"#, StoreType::SigningAuthority);
+        for year in [2025, 2030] {
+            let verdict = verify_under(&envelope, kind, &strict, &stores, at(year));
+            assert!(verdict.verified, "{kind:?} {year}: {:?}", verdict.failure);
+        }
+        let after = sign_at(&signer, kind, SigningScheme::SigningAuthority, at(2027));
+        assert_validity_failure_by_level(
+            &after,
+            kind,
+            StoreType::SigningAuthority,
+            &stores,
+            at(2030),
+            &["had expired", "2027-06-01", "2024-06-01", "2026-06-01"],
+        );
+        let before = sign_at(&signer, kind, SigningScheme::SigningAuthority, at(2023));
+        assert_validity_failure_by_level(
+            &before,
+            kind,
+            StoreType::SigningAuthority,
+            &stores,
+            at(2025),
+            &["was not valid yet", "2023-06-01", "2024-06-01"],
+        );
+    }
 }
 
 #[test]

@@ -27,6 +27,32 @@ impl EnvelopeKind {
     }
 }
 
+/// The Notation signing scheme, which decides the signed time attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningScheme {
+    /// `notary.x509`: `signingTime`, a claim of the signer.
+    X509,
+    /// `notary.x509.signingAuthority`: `authenticSigningTime`, vouched for by the signing
+    /// authority (critical).
+    SigningAuthority,
+}
+
+impl SigningScheme {
+    fn name(self) -> &'static str {
+        match self {
+            SigningScheme::X509 => "notary.x509",
+            SigningScheme::SigningAuthority => "notary.x509.signingAuthority",
+        }
+    }
+
+    fn time_attribute(self) -> &'static str {
+        match self {
+            SigningScheme::X509 => "io.cncf.notary.signingTime",
+            SigningScheme::SigningAuthority => "io.cncf.notary.authenticSigningTime",
+        }
+    }
+}
+
 /// What to sign and how.
 #[derive(Debug, Clone)]
 pub struct SignOptions {
@@ -37,7 +63,9 @@ pub struct SignOptions {
     pub size: i64,
     /// `targetArtifact.annotations` (user metadata).
     pub annotations: Vec<(String, String)>,
+    /// `signingTime` or `authenticSigningTime`, after `signing_scheme`.
     pub signing_time: OffsetDateTime,
+    pub signing_scheme: SigningScheme,
     pub expiry: Option<OffsetDateTime>,
     /// Extra protected attributes: (name, string value, critical).
     pub extra_attributes: Vec<(String, String, bool)>,
@@ -53,6 +81,7 @@ impl SignOptions {
             size,
             annotations: Vec::new(),
             signing_time: rcgen::date_time_ymd(2025, 1, 1),
+            signing_scheme: SigningScheme::X509,
             expiry: None,
             extra_attributes: Vec::new(),
         }
@@ -77,7 +106,7 @@ impl SignOptions {
 }
 
 impl TestSigner {
-    /// Produces a Notation signature envelope (scheme `notary.x509`).
+    /// Produces a Notation signature envelope.
     pub fn sign(&self, options: &SignOptions) -> Vec<u8> {
         match options.kind {
             EnvelopeKind::Cose => self.sign_cose(options),
@@ -99,16 +128,19 @@ impl TestSigner {
             .content_type(PAYLOAD_MEDIA_TYPE.to_owned())
             .text_value(
                 "io.cncf.notary.signingScheme".into(),
-                Value::Text("notary.x509".into()),
+                Value::Text(options.signing_scheme.name().into()),
             )
             .text_value(
-                "io.cncf.notary.signingTime".into(),
+                options.signing_scheme.time_attribute().into(),
                 Value::Tag(
                     1,
                     Box::new(Value::Integer(options.signing_time.unix_timestamp().into())),
                 ),
             );
         let mut crit = vec![text("io.cncf.notary.signingScheme")];
+        if options.signing_scheme == SigningScheme::SigningAuthority {
+            crit.push(text(options.signing_scheme.time_attribute()));
+        }
         if let Some(expiry) = options.expiry {
             protected = protected.text_value(
                 "io.cncf.notary.expiry".into(),
@@ -149,12 +181,18 @@ impl TestSigner {
         let mut protected = Map::new();
         protected.insert("alg".into(), json!(self.kind.jws_alg()));
         protected.insert("cty".into(), json!(PAYLOAD_MEDIA_TYPE));
-        protected.insert("io.cncf.notary.signingScheme".into(), json!("notary.x509"));
         protected.insert(
-            "io.cncf.notary.signingTime".into(),
+            "io.cncf.notary.signingScheme".into(),
+            json!(options.signing_scheme.name()),
+        );
+        protected.insert(
+            options.signing_scheme.time_attribute().into(),
             json!(rfc3339(options.signing_time)),
         );
         let mut crit = vec![json!("io.cncf.notary.signingScheme")];
+        if options.signing_scheme == SigningScheme::SigningAuthority {
+            crit.push(json!(options.signing_scheme.time_attribute()));
+        }
         if let Some(expiry) = options.expiry {
             protected.insert("io.cncf.notary.expiry".into(), json!(rfc3339(expiry)));
             crit.push(json!("io.cncf.notary.expiry"));

@@ -15,7 +15,7 @@ mod pki;
 #[cfg(feature = "registry")]
 pub mod registry;
 
-pub use envelope::{EnvelopeKind, SignOptions};
+pub use envelope::{EnvelopeKind, SignOptions, SigningScheme};
 pub use pki::{KeyKind, LeafOptions, OcspStatus, TestCa, TestSigner};
 
 /// The media type of Notation payloads.

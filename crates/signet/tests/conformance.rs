@@ -1,10 +1,10 @@
-//! Runs every runnable case of the shared Notation conformance corpus
-//! (`shared/conformance/cases.json`) through the `signet` binary, exactly as the corpus
+//! Runs every runnable case of the Notation conformance corpus
+//! (`testdata/conformance/cases.json`) through the `signet` binary, exactly as the corpus
 //! README's "Running a case with the signet CLI" describes, and fails listing every
 //! disagreement at once.
 //!
-//! The corpus is found from `SIGNET_CONFORMANCE_DIR` or by walking up from this crate to a
-//! `shared/conformance/cases.json`; it is never skipped. `SIGNET_CONFORMANCE_FILTER=substr`
+//! The corpus is the repository's copy, or `SIGNET_CONFORMANCE_DIR` when set; it is never
+//! skipped. `SIGNET_CONFORMANCE_FILTER=substr`
 //! runs only the cases whose id contains `substr`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,18 +26,13 @@ fn conformance_dir() -> PathBuf {
         );
         return dir;
     }
-    let mut at = Some(Path::new(env!("CARGO_MANIFEST_DIR")));
-    while let Some(dir) = at {
-        let candidate = dir.join("shared").join("conformance");
-        if candidate.join("cases.json").is_file() {
-            return candidate;
-        }
-        at = dir.parent();
-    }
-    panic!(
-        "the conformance corpus (shared/conformance/cases.json) was not found above {}; set SIGNET_CONFORMANCE_DIR",
-        env!("CARGO_MANIFEST_DIR")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/conformance");
+    assert!(
+        dir.join("cases.json").is_file(),
+        "the conformance corpus is missing from the repository ({}); set SIGNET_CONFORMANCE_DIR to use another copy",
+        dir.display()
     );
+    dir
 }
 
 /// Deep merge per the README: objects merge, other values replace, `null` deletes the key.

@@ -9,13 +9,9 @@ use signet::oci_layout::{LayoutError, LayoutReference, OciLayout, Selector};
 const SUBJECT: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
 fn layouts() -> PathBuf {
-    let base = match std::env::var("SIGNET_CONFORMANCE_DIR") {
-        Ok(d) => PathBuf::from(d),
-        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .ancestors()
-            .map(|d| d.join("shared/conformance"))
-            .find(|d| d.join("cases.json").is_file())
-            .expect("shared/conformance not found; set SIGNET_CONFORMANCE_DIR"),
+    let base = match std::env::var_os("SIGNET_CONFORMANCE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/conformance"),
     };
     base.join("vectors/notation/test/e2e/testdata/registry/oci_layout")
 }

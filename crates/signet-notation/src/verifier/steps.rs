@@ -22,7 +22,8 @@ pub(super) fn fail(code: ErrorCode, check: Check, message: impl Into<String>) ->
 pub(super) use crate::format_rfc3339 as rfc3339;
 
 /// Decodes the envelope and checks its signature, its signed attributes and its chain's
-/// shape: everything notation-go calls integrity.
+/// shape: everything notation-go calls integrity. Certificate validity in time is not part of
+/// it (see [`super::timestamp::authentic_timestamp`]).
 pub(super) fn integrity(bytes: &[u8], media_type: &str) -> Result<Envelope, Failure> {
     let Some(format) = EnvelopeFormat::from_media_type(media_type) else {
         return Err(fail(
@@ -56,15 +57,17 @@ pub(super) fn integrity(bytes: &[u8], media_type: &str) -> Result<Envelope, Fail
             ));
         }
     }
-    crate::chain::validate_code_signing_chain(&envelope.certificate_chain, signing_time).map_err(
-        |e| {
-            fail(
-                ErrorCode::SignatureInvalid,
-                Check::Integrity,
-                format!("the signature's certificate chain is invalid: {e}"),
-            )
-        },
-    )?;
+    // The chain's structure and signatures only, at no particular time, as notation-core-go's
+    // envelope verification does: whether the certificates were valid when the signature was
+    // made (or are valid now) is the authentic-timestamp check, which the level may enforce,
+    // log or skip.
+    crate::chain::validate_code_signing_chain(&envelope.certificate_chain, None).map_err(|e| {
+        fail(
+            ErrorCode::SignatureInvalid,
+            Check::Integrity,
+            format!("the signature's certificate chain is invalid: {e}"),
+        )
+    })?;
     Ok(envelope)
 }
 

@@ -25,13 +25,19 @@ pub(super) fn authentic_timestamp(
             ));
         };
         if let Some(cert) = chain.iter().find(|c| !c.is_valid_at(signing_time)) {
+            let state = if signing_time < cert.not_before() {
+                "was not valid yet"
+            } else {
+                "had expired"
+            };
             return Err(fail(
                 ErrorCode::CertificateExpired,
                 Check::AuthenticTimestamp,
                 format!(
-                    "certificate {:?} was not valid when the signature was produced at {}",
+                    "certificate {:?} {state} when the signature was produced at {} (authentic signing time); it is {}; re-sign the artifact with a certificate valid at signing time",
                     cert.subject(),
-                    rfc3339(signing_time)
+                    rfc3339(signing_time),
+                    validity(cert)
                 ),
             ));
         }
@@ -56,9 +62,10 @@ pub(super) fn authentic_timestamp(
                     ErrorCode::CertificateExpired,
                     Check::AuthenticTimestamp,
                     format!(
-                        "certificate {:?} is not valid yet: its validity starts at {}",
+                        "certificate {:?} is not valid yet at the verification time {}: it is {}",
                         cert.subject(),
-                        rfc3339(cert.not_before())
+                        rfc3339(at),
+                        validity(cert)
                     ),
                 ));
             }
@@ -67,9 +74,10 @@ pub(super) fn authentic_timestamp(
                     ErrorCode::CertificateExpired,
                     Check::AuthenticTimestamp,
                     format!(
-                        "certificate {:?} expired at {} and the signature carries no timestamp that a trusted TSA vouches for; re-sign with a valid certificate (and `--timestamp-url`), or add a tsa trust store to the policy",
+                        "certificate {:?} has expired at the verification time {}: it was {}, and no timestamp of a trusted TSA was consulted; re-sign with a valid certificate (and `--timestamp-url`), or add a tsa trust store to the policy",
                         cert.subject(),
-                        rfc3339(cert.not_after())
+                        rfc3339(at),
+                        validity(cert)
                     ),
                 ));
             }
@@ -116,19 +124,33 @@ pub(super) fn authentic_timestamp(
         }
     }
     for cert in chain {
-        if earliest < cert.not_before() || latest > cert.not_after() {
-            return Err(fail(
-                ErrorCode::CertificateExpired,
-                Check::AuthenticTimestamp,
-                format!(
-                    "the timestamp {} is not within the validity of certificate {:?} ({} to {})",
-                    rfc3339(stamp.time),
-                    cert.subject(),
-                    rfc3339(cert.not_before()),
-                    rfc3339(cert.not_after())
-                ),
-            ));
-        }
+        let state = if earliest < cert.not_before() {
+            "may be before the start of"
+        } else if latest > cert.not_after() {
+            "may be after the end of"
+        } else {
+            continue;
+        };
+        return Err(fail(
+            ErrorCode::CertificateExpired,
+            Check::AuthenticTimestamp,
+            format!(
+                "the timestamp {} (accuracy {}) {state} the validity of certificate {:?}, which is {}; re-sign the artifact with a certificate valid at signing time",
+                rfc3339(stamp.time),
+                stamp.accuracy,
+                cert.subject(),
+                validity(cert)
+            ),
+        ));
     }
     Ok(())
+}
+
+/// "valid from <notBefore> to <notAfter>", for messages.
+fn validity(cert: &Certificate) -> String {
+    format!(
+        "valid from {} to {}",
+        rfc3339(cert.not_before()),
+        rfc3339(cert.not_after())
+    )
 }

@@ -19,11 +19,16 @@ pub fn statement(level: &str) -> Statement {
 }
 
 pub fn statement_with(level: &str, identities: &str) -> Statement {
+    statement_of(level, identities, StoreType::Ca)
+}
+
+/// A policy with one statement for `REPO` at `level`, trusting store `<store_type>:test`.
+pub fn statement_of(level: &str, identities: &str, store_type: StoreType) -> Statement {
     let (stores, ids) = if level == "skip" {
         (String::new(), String::new())
     } else {
         (
-            r#","trustStores":["ca:test"]"#.to_owned(),
+            format!(r#","trustStores":["{}:test"]"#, store_type.as_str()),
             format!(r#","trustedIdentities":{identities}"#),
         )
     };
@@ -34,8 +39,13 @@ pub fn statement_with(level: &str, identities: &str) -> Statement {
 }
 
 pub fn stores(ca: &TestCa) -> TrustStores {
+    stores_of(ca, StoreType::Ca)
+}
+
+/// Store `<store_type>:test` holding `ca`'s root.
+pub fn stores_of(ca: &TestCa, store_type: StoreType) -> TrustStores {
     TrustStores::from_stores([TrustStore {
-        store_type: StoreType::Ca,
+        store_type,
         name: "test".into(),
         certificates: vec![Certificate::from_der(ca.cert_der().to_vec()).unwrap()],
     }])
