@@ -132,8 +132,8 @@ fn user_metadata_cases_agree() {
 /// `README.md` (the repository's copy has its own).
 fn corpus_files(root: &Path) -> BTreeSet<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
-        let entries = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         for entry in entries {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -156,13 +156,13 @@ fn corpus_files(root: &Path) -> BTreeSet<PathBuf> {
 fn shared_corpus_matches_the_repository_copy() {
     let copy = repository_copy();
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance");
-    if !shared.join("cases.json").is_file() {
+    let Ok(shared) = std::fs::canonicalize(&shared) else {
         eprintln!(
             "no shared corpus at {}: nothing to compare the repository copy with",
             shared.display()
         );
         return;
-    }
+    };
     let ours = corpus_files(&copy);
     let theirs = corpus_files(&shared);
     let mut differences = Vec::new();

@@ -387,7 +387,10 @@ fn timestamp_extends_trust_past_certificate_expiry() {
         verify(&jws, &with_tsa).failure.unwrap().code,
         ErrorCode::TimestampInvalid
     );
-    let permissive = verify(&jws, &statement_at_level(r#"["ca:ca","tsa:tsa"]"#, "permissive"));
+    let permissive = verify(
+        &jws,
+        &statement_at_level(r#"["ca:ca","tsa:tsa"]"#, "permissive"),
+    );
     assert!(permissive.verified, "{:?}", permissive.failure);
     assert_eq!(permissive.logged[0].code, ErrorCode::TimestampInvalid);
 
