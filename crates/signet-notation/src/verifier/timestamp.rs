@@ -34,7 +34,7 @@ pub(super) fn authentic_timestamp(
                 ErrorCode::CertificateExpired,
                 Check::AuthenticTimestamp,
                 format!(
-                    "certificate {:?} {state} when the signature was produced at {} (authentic signing time); it is {}; re-sign the artifact with a certificate valid at signing time",
+                    "certificate {:?} {state} when the signature was produced at {} (authentic signing time); {}; re-sign the artifact with a certificate valid at signing time",
                     cert.subject(),
                     rfc3339(signing_time),
                     validity(cert)
@@ -62,7 +62,7 @@ pub(super) fn authentic_timestamp(
                     ErrorCode::CertificateExpired,
                     Check::AuthenticTimestamp,
                     format!(
-                        "certificate {:?} is not valid yet at the verification time {}: it is {}",
+                        "certificate {:?} is not valid yet at the verification time {}: {}",
                         cert.subject(),
                         rfc3339(at),
                         validity(cert)
@@ -74,7 +74,7 @@ pub(super) fn authentic_timestamp(
                     ErrorCode::CertificateExpired,
                     Check::AuthenticTimestamp,
                     format!(
-                        "certificate {:?} has expired at the verification time {}: it was {}, and no timestamp of a trusted TSA was consulted; re-sign with a valid certificate (and `--timestamp-url`), or add a tsa trust store to the policy",
+                        "certificate {:?} has expired at the verification time {}: {}, and no timestamp of a trusted TSA was consulted; re-sign with a valid certificate (and `--timestamp-url`), or add a tsa trust store to the policy",
                         cert.subject(),
                         rfc3339(at),
                         validity(cert)
@@ -135,7 +135,7 @@ pub(super) fn authentic_timestamp(
             ErrorCode::CertificateExpired,
             Check::AuthenticTimestamp,
             format!(
-                "the timestamp {} (accuracy {}) {state} the validity of certificate {:?}, which is {}; re-sign the artifact with a certificate valid at signing time",
+                "the timestamp {} (accuracy {}) {state} the validity of certificate {:?}: {}; re-sign the artifact with a certificate valid at signing time",
                 rfc3339(stamp.time),
                 stamp.accuracy,
                 cert.subject(),
@@ -146,10 +146,10 @@ pub(super) fn authentic_timestamp(
     Ok(())
 }
 
-/// "valid from <notBefore> to <notAfter>", for messages.
+/// "its validity period is <notBefore> to <notAfter>", for messages.
 fn validity(cert: &Certificate) -> String {
     format!(
-        "valid from {} to {}",
+        "its validity period is {} to {}",
         rfc3339(cert.not_before()),
         rfc3339(cert.not_after())
     )
