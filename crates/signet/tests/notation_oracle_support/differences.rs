@@ -2,7 +2,8 @@
 //! `docs/notation-differences.md`), and the cases that wait for the core validity fix.
 
 /// A case pattern (`variant/check`; `*` matches any run of characters) and both answers, as
-/// the test prints them (`verified`, `failed CODE`, `failed`, `refused`).
+/// the test prints them (`verified`, `failed CODE`, `failed`, `refused`); `signet: "=CHECK"`
+/// means Signet's answer for the same signature under CHECK.
 #[derive(Debug)]
 pub(crate) struct Expectation {
     pub case: &'static str,
@@ -10,8 +11,27 @@ pub(crate) struct Expectation {
     pub signet: &'static str,
 }
 
-/// Deliberate differences, listed in `docs/notation-differences.md`.
-pub(crate) const LISTED_DIFFERENCES: &[Expectation] = &[];
+/// Deliberate differences (docs/notation-differences.md). An entry applies to the cases it
+/// matches where the two answers differ; `notation: "*"` accepts any answer of notation.
+pub(crate) const LISTED_DIFFERENCES: &[Expectation] = &[
+    // D2: a leaf with anyExtendedKeyUsage (beside codeSigning). notation signs with it and
+    // accepts it; the conformance README, rule (a), makes Signet reject it in the integrity
+    // step, before any trust policy check.
+    Expectation {
+        case: "any-eku-*/*",
+        notation: "*",
+        signet: "failed SIGNATURE_INVALID",
+    },
+    // D3: a trust store laid out like a Kubernetes ConfigMap/Secret mount (symlinks and a
+    // `..<timestamp>` directory). notation refuses the store; Signet loads it (conformance
+    // README, rule (b)) and answers exactly as with the same CA in a plain store (`=strict`:
+    // Signet's answer for the same signature under the `strict` check).
+    Expectation {
+        case: "*/strict-kubernetes-mounted-store",
+        notation: "failed UNTRUSTED_SIGNER",
+        signet: "=strict",
+    },
+];
 
 /// Cases that disagree because Signet requires a timestamp's earliest time (genTime minus
 /// accuracy) to be at or after the envelope's signing time
