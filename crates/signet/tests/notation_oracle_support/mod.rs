@@ -992,8 +992,77 @@ fn write_store(dir: &Path, signed: &Signed, env: &Env) {
     std::os::unix::fs::symlink("..data/root.crt", k8s.join("root.crt")).unwrap();
 }
 
-fn verify_pair(env: &Env, signed: &Signed, check: &Check, index: usize) -> Outcome {
-    let case = format!("{}/{}", signed.spec.name, check.name);
+/// Runs `notation verify`: (the instant it ran, RFC 3339; its verdict; its output).
+fn run_notation(
+    env: &Env,
+    signed: &Signed,
+    check: &Check,
+    home: &Path,
+    target: &str,
+) -> (String, Verdict, String) {
+    let mut cmd = notation_command(env, home);
+    // --verbose makes notation log why each signature failed (the check it names).
+    cmd.args(["verify", "--verbose"]);
+    if let Some(m) = check.metadata {
+        cmd.args(["--user-metadata", m]);
+    }
+    match &signed.location {
+        Location::Layout { .. } => {
+            cmd.args(["--oci-layout", "--scope", &signed.scope]);
+        }
+        Location::Registry { .. } => {
+            cmd.args(["--username", USER, "--password", PASS]);
+        }
+    }
+    cmd.arg(target);
+    let at = OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let out = cmd.output().unwrap();
+    let message = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    )
+    .trim()
+    .to_owned();
+    let verdict = if out.status.success() {
+        Verdict::Verified
+    } else {
+        notation_code(&scrub(&message, target, &signed.scope))
+    };
+    (at, verdict, message)
+}
+
+/// A Signet-only run at a chosen `--at`, judged against notation's answer for another pair.
+#[derive(Debug, Clone)]
+struct Replay {
+    label: &'static str,
+    at: &'static str,
+    /// The pair (`variant/check`) whose notation answer this run must match.
+    notation_case: String,
+}
+
+/// The `--at` replays: each `plain-*` signature (chain valid 2020..2120) verified by Signet
+/// when its chain is not yet valid and when it has expired must get the answer notation gave,
+/// at the real clock, for the expired-chain signature of the same format under the same
+/// policy: notation-go treats "not valid at the verification time" alike on both sides.
+const REPLAY_INSTANTS: &[(&str, &str)] = &[
+    ("not-yet-valid", "2019-06-01T00:00:00Z"),
+    ("expired", "2121-06-01T00:00:00Z"),
+];
+
+fn verify_pair(
+    env: &Env,
+    signed: &Signed,
+    check: &Check,
+    index: usize,
+    replay: Option<&Replay>,
+) -> Outcome {
+    let case = match replay {
+        Some(r) => format!("{}@{}/{}", signed.spec.name, r.label, check.name),
+        None => format!("{}/{}", signed.spec.name, check.name),
+    };
     let home = env.root.join("verify").join(format!("{index:04}"));
     let config = home.join("notation");
     std::fs::create_dir_all(&config).unwrap();
@@ -1001,36 +1070,14 @@ fn verify_pair(env: &Env, signed: &Signed, check: &Check, index: usize) -> Outco
     let policy = (check.policy)(&signed.scope, &signed.leaf_cn);
     std::fs::write(config.join("trustpolicy.json"), policy.to_string()).unwrap();
 
-    let mut cmd = notation_command(env, &home);
-    // --verbose makes notation log why each signature failed (the check it names).
-    cmd.args(["verify", "--verbose"]);
-    if let Some(m) = check.metadata {
-        cmd.args(["--user-metadata", m]);
-    }
     let target = match &signed.location {
-        Location::Layout { path, digest } => {
-            cmd.args(["--oci-layout", "--scope", &signed.scope]);
-            format!("{}@{digest}", path.display())
-        }
-        Location::Registry { reference } => {
-            cmd.args(["--username", USER, "--password", PASS]);
-            reference.clone()
-        }
+        Location::Layout { path, digest } => format!("{}@{digest}", path.display()),
+        Location::Registry { reference } => reference.clone(),
     };
-    cmd.arg(&target);
-    let at = OffsetDateTime::now_utc();
-    let out = cmd.output().unwrap();
-    let notation_message = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    )
-    .trim()
-    .to_owned();
-    let notation = if out.status.success() {
-        Verdict::Verified
-    } else {
-        notation_code(&scrub(&notation_message, &target, &signed.scope))
+    let (at, notation, notation_message) = match replay {
+        // Filled in from the pair the replay copies.
+        Some(r) => (r.at.to_owned(), Verdict::Refused, String::new()),
+        None => run_notation(env, signed, check, &home, &target),
     };
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet"));
@@ -1041,10 +1088,7 @@ fn verify_pair(env: &Env, signed: &Signed, check: &Check, index: usize) -> Outco
         .arg("--trust-store")
         .arg(config.join("truststore"))
         .arg("--at")
-        .arg(
-            at.format(&time::format_description::well_known::Rfc3339)
-                .unwrap(),
-        )
+        .arg(&at)
         .args(["--output", "json"]);
     if let Some(m) = check.metadata {
         cmd.args(["--user-metadata", m]);
@@ -1173,13 +1217,47 @@ fn run_matrix(env: &Arc<Env>, specs: &[SignSpec], locations: &[Location]) -> Str
     std::thread::sleep(std::time::Duration::from_secs(2));
 
     let checks = Arc::new(checks());
-    let mut pairs = Vec::new();
+    let mut pairs: Vec<(usize, usize, Option<Replay>)> = Vec::new();
     for s in 0..signed.len() {
         for c in 0..checks.len() {
-            pairs.push((s, c));
+            pairs.push((s, c, None));
         }
     }
     let total = pairs.len();
+    for (s, spec) in signed.iter().enumerate() {
+        if !spec.spec.name.starts_with("plain-") {
+            continue;
+        }
+        for (c, check) in checks.iter().enumerate() {
+            // The store layout is a separate, listed difference (D3).
+            if check.name == "strict-kubernetes-mounted-store" {
+                continue;
+            }
+            for (label, at) in REPLAY_INSTANTS {
+                // `verifyTimestamp: afterCertExpiry` verifies a timestamp only once the chain
+                // has expired (notation-go's verifier.go): a not-yet-valid chain is checked at
+                // the verification time, as under a policy without a tsa store.
+                let reference = if *label == "not-yet-valid"
+                    && check.name == "strict-with-tsa-store-after-cert-expiry"
+                {
+                    "strict"
+                } else {
+                    check.name
+                };
+                let notation_case = format!("expired-chain-{}-p256/{reference}", spec.spec.format);
+                pairs.push((
+                    s,
+                    c,
+                    Some(Replay {
+                        label,
+                        at,
+                        notation_case,
+                    }),
+                ));
+            }
+        }
+    }
+    let replays = pairs.len() - total;
     let signed = Arc::new(signed);
     let queue = Arc::new(Mutex::new(
         pairs.into_iter().enumerate().collect::<Vec<_>>(),
@@ -1195,18 +1273,41 @@ fn run_matrix(env: &Arc<Env>, specs: &[SignSpec], locations: &[Location]) -> Str
                 results.clone(),
             );
             std::thread::spawn(move || loop {
-                let Some((index, (s, c))) = queue.lock().unwrap().pop() else {
+                let Some((index, (s, c, replay))) = queue.lock().unwrap().pop() else {
                     return;
                 };
-                let outcome = verify_pair(&env, &signed[s], &checks[c], index);
-                results.lock().unwrap().push(outcome);
+                let outcome = verify_pair(&env, &signed[s], &checks[c], index, replay.as_ref());
+                results.lock().unwrap().push((outcome, replay));
             })
         })
         .collect();
     for w in workers {
         w.join().unwrap();
     }
-    let mut outcomes = Arc::try_unwrap(results).ok().unwrap().into_inner().unwrap();
+    let outcomes: Vec<(Outcome, Option<Replay>)> =
+        Arc::try_unwrap(results).ok().unwrap().into_inner().unwrap();
+    let by_case: BTreeMap<String, (Verdict, String)> = outcomes
+        .iter()
+        .filter(|(_, r)| r.is_none())
+        .map(|(o, _)| {
+            (
+                o.case.clone(),
+                (o.notation.clone(), o.notation_message.clone()),
+            )
+        })
+        .collect();
+    let mut outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|(mut o, replay)| {
+            if let Some(r) = replay {
+                let (verdict, message) = by_case[&r.notation_case].clone();
+                o.notation = verdict;
+                o.notation_message =
+                    format!("(notation's answer for {}) {message}", r.notation_case);
+            }
+            o
+        })
+        .collect();
     outcomes.sort_by(|a, b| a.case.cmp(&b.case));
     if let Some(path) = std::env::var_os("SIGNET_ORACLE_DUMP") {
         let dump: Vec<Value> = outcomes
@@ -1216,10 +1317,10 @@ fn run_matrix(env: &Arc<Env>, specs: &[SignSpec], locations: &[Location]) -> Str
             .collect();
         std::fs::write(path, serde_json::to_string_pretty(&dump).unwrap()).unwrap();
     }
-    judge(&outcomes, total)
+    judge(&outcomes, total, replays)
 }
 
-fn judge(outcomes: &[Outcome], total: usize) -> String {
+fn judge(outcomes: &[Outcome], total: usize, replays: usize) -> String {
     let mut report = String::new();
     let mut problems = Vec::new();
     let (mut agreed, mut listed, mut awaiting) = (0, 0, 0);
@@ -1279,7 +1380,7 @@ fn judge(outcomes: &[Outcome], total: usize) -> String {
     }
     let _ = writeln!(
         report,
-        "notation oracle: {total} signature x policy pairs; {agreed} agree, {listed} listed differences, {awaiting} awaiting a fix (differences.rs)"
+        "notation oracle: {total} signature x policy pairs (+ {replays} Signet runs at --at instants judged against notation's expired-chain answers); {agreed} agree, {listed} listed differences, {awaiting} awaiting a fix (differences.rs)"
     );
     for o in outcomes {
         let _ = writeln!(
