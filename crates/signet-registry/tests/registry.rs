@@ -777,3 +777,86 @@ async fn lies_and_faults() {
         "{err}"
     );
 }
+
+/// A `Retry-After` of `u64::MAX` seconds is a refusal to wait, not an overflow; and one 404
+/// from the referrers API puts the host on the tag-schema fallback for a while, not forever.
+#[tokio::test]
+async fn huge_retry_after_and_bounded_referrers_fallback() {
+    let pki = TestPki::new();
+    let reg = Registry::start(&pki, RegistryAuth::None).await;
+    let pusher = Pusher::new(&reg.url(), pki.client_config(), None);
+    let image = pusher.image("fallback", "v1").await;
+    let sig = pusher
+        .signature(
+            "fallback",
+            &image,
+            &signer(),
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            false,
+        )
+        .await;
+    // The referrers API is off at first: the backend answers 404.
+    let front = Front::start(
+        &reg.url(),
+        pki.client_config(),
+        ReferrersMode {
+            enabled: false,
+            ..ReferrersMode::default()
+        },
+    )
+    .await;
+    front.add_referrer("fallback", &image.digest, sig.entry());
+    let mut config = RegistryConfig::default();
+    config.allow_plain_http(&front.host);
+    config.referrers_fallback_ttl = Duration::from_millis(300);
+    let c = RegistryClient::new(config).unwrap();
+    let r = Reference::parse(&format!("{}/fallback:v1", front.host)).unwrap();
+
+    front.add_rule(Rule::new(
+        Some(Method::HEAD),
+        "/manifests/",
+        1,
+        Action::Respond {
+            status: 429,
+            headers: vec![("retry-after", u64::MAX.to_string())],
+            body: vec![],
+        },
+    ));
+    let err = c.resolve(&r, deadline()).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::RateLimited { status: 429, .. }),
+        "{err}"
+    );
+    let desc = c.resolve(&r, deadline()).await.unwrap();
+
+    // One 404: the fallback (no tag-schema index: nothing found), remembered for a while.
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    assert!(sigs.signatures.is_empty());
+    front.set_mode(ReferrersMode::default());
+    front.clear_seen();
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    assert!(
+        !front.seen().iter().any(|s| s.path.contains("/referrers/")),
+        "asked again within the fallback period: {:?}",
+        front.seen()
+    );
+
+    // After the period the referrers API is asked again, and it now answers.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::ReferrersApi);
+    assert_eq!(sigs.signatures.len(), 1);
+    // Once it has answered, a single 404 does not switch the host over.
+    front.set_mode(ReferrersMode {
+        enabled: false,
+        ..ReferrersMode::default()
+    });
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    front.set_mode(ReferrersMode::default());
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::ReferrersApi);
+}

@@ -58,7 +58,7 @@ impl Inner {
                     let delay = transport::backoff(attempt);
                     if transport::retryable(&e)
                         && attempt < self.config.max_retries
-                        && Instant::now() + delay < req.deadline
+                        && fits_before(delay, req.deadline)
                     {
                         attempt += 1;
                         tokio::time::sleep(delay).await;
@@ -126,7 +126,7 @@ impl Inner {
             if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
                 let retry_after = transport::retry_after(&headers);
                 let delay = retry_after.unwrap_or_else(|| transport::backoff(attempt));
-                if attempt < self.config.max_retries && Instant::now() + delay < req.deadline {
+                if attempt < self.config.max_retries && fits_before(delay, req.deadline) {
                     attempt += 1;
                     drop(response);
                     tokio::time::sleep(delay).await;
@@ -420,4 +420,11 @@ impl Inner {
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
         Ok((token, lifetime))
     }
+}
+
+/// Whether waiting `delay` from now still ends before `deadline`. Compared as durations: a
+/// registry's `Retry-After` is arbitrary (up to `u64::MAX` seconds), and adding it to an
+/// `Instant` would overflow.
+fn fits_before(delay: Duration, deadline: Instant) -> bool {
+    delay < deadline.saturating_duration_since(Instant::now())
 }

@@ -71,6 +71,9 @@ pub struct RegistryConfig {
     /// registry's credentials, besides the registry's own host. Keyed by registry
     /// (`Reference::registry()`). Default: Docker Hub's `auth.docker.io`.
     pub token_realms: HashMap<String, Vec<String>>,
+    /// How long a host whose referrers API answered 404 is served by the tag-schema
+    /// fallback without asking again (default 10 min).
+    pub referrers_fallback_ttl: Duration,
 }
 
 impl Default for RegistryConfig {
@@ -87,6 +90,7 @@ impl Default for RegistryConfig {
                 "docker.io".to_owned(),
                 vec!["auth.docker.io".to_owned()],
             )]),
+            referrers_fallback_ttl: Duration::from_secs(600),
         }
     }
 }
@@ -196,8 +200,20 @@ struct HostState {
     challenge: Option<Challenge>,
     /// Bearer tokens by scope, with the instant they stop being used.
     tokens: HashMap<String, (String, Instant)>,
-    /// Whether the referrers API answered (Some(true)) or 404 (Some(false)).
-    referrers: Option<bool>,
+    /// What the host's referrers API did last.
+    referrers: ReferrersSupport,
+}
+
+/// Whether a host serves the OCI referrers API, as far as we know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum ReferrersSupport {
+    /// Not asked yet (or the fallback period ended).
+    #[default]
+    Unknown,
+    /// It answered once: always asked.
+    Supported,
+    /// It answered 404: the tag-schema fallback is used without asking until then.
+    FallbackUntil(Instant),
 }
 
 /// An answer, body read.
