@@ -137,8 +137,9 @@ impl Engine {
         })
     }
 
-    /// Swaps in new trust material atomically; cached verdicts of older generations are unused
-    /// (and dropped).
+    /// Swaps in new trust material atomically. Cached verdicts and resolutions are dropped:
+    /// what was decided under the old material (a store since removed, a statement since
+    /// changed) is decided again.
     pub fn set_trust(&self, trust: TrustSnapshot) {
         let new = Arc::new(trust);
         match self.trust.write() {
@@ -146,6 +147,7 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = new,
         }
         self.verdicts.invalidate_all();
+        self.resolved.invalidate_all();
     }
 
     /// The trust material in use.
@@ -161,10 +163,16 @@ impl Engine {
         self.trust().generation
     }
 
-    /// Whether the engine can give meaningful verdicts: its trust material is loaded with
-    /// every store it names (always true for a snapshot from [`TrustSnapshot::load`]).
+    /// Whether the engine can give every verdict its policy asks for: each store the policy
+    /// names is loaded. False while one is missing, empty or unreadable (see
+    /// [`Engine::not_ready_reason`]); verdicts are still given, failing closed.
     pub fn is_ready(&self) -> bool {
         self.trust().load_errors().is_empty()
+    }
+
+    /// Why [`Engine::is_ready`] is false (for `/readyz` and the logs).
+    pub fn not_ready_reason(&self) -> Option<String> {
+        self.trust().incomplete_reason()
     }
 
     /// A snapshot of the counters (see [`EngineStats`]).

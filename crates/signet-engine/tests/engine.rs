@@ -385,7 +385,7 @@ async fn user_metadata_is_required_when_configured() {
 
 /// Round trips: one cold verification with a known challenge costs 4 (HEAD, referrers,
 /// signature manifest, envelope); a second costs 0 (tag and verdict caches); a trust swap
-/// re-verifies (3: the tag is still cached) and the new material decides.
+/// drops both caches and re-verifies (4), and the new material decides.
 #[tokio::test]
 async fn caching_and_trust_swap() {
     let env = Env::start().await;
@@ -429,21 +429,33 @@ async fn caching_and_trust_swap() {
     let before = engine.stats().registry_requests;
     let v = engine.verify(&reference, deadline()).await;
     assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
-    assert_eq!(engine.stats().registry_requests - before, 3);
+    // Resolutions are dropped with the verdicts: 4 round trips again.
+    assert_eq!(engine.stats().registry_requests - before, 4);
 
     // And back.
     engine.set_trust(env.trust("policy.json", 3));
     assert!(engine.verify(&reference, deadline()).await.verified);
 
-    // A snapshot with a store that does not load is refused (the old one stays).
+    // A policy naming a store that does not load gives a snapshot without it, which says so.
     env.write_policy("policy-broken.json", "nonexistent");
-    let err = TrustSnapshot::load(
+    let partial = TrustSnapshot::load(
         &env.dir.path().join("policy-broken.json"),
         &env.dir.path().join("store"),
         4,
     )
+    .unwrap();
+    assert_eq!(partial.load_errors().len(), 2);
+    let reason = partial.incomplete_reason().unwrap();
+    assert!(reason.contains("ca:nonexistent"), "{reason}");
+    // An invalid policy is an error: the caller keeps what it has.
+    std::fs::write(env.dir.path().join("policy-typo.json"), b"{\"version\": \"1.0\", \"trustPolicies\": [{\"name\": \"x\"}]}").unwrap();
+    let err = TrustSnapshot::load(
+        &env.dir.path().join("policy-typo.json"),
+        &env.dir.path().join("store"),
+        4,
+    )
     .unwrap_err();
-    assert!(err.to_string().contains("nonexistent"), "{err}");
+    assert!(err.to_string().contains("not valid"), "{err}");
     // The CLI's constructor tolerates it and says so.
     let doc = signet_notation::policy::parse_oci(
         &std::fs::read(env.dir.path().join("policy-broken.json")).unwrap(),
@@ -598,4 +610,102 @@ async fn online_revocation() {
     let message = &v.error.as_ref().unwrap().message;
     assert!(message.contains("CN=revocable signer"), "{message}");
     assert!(message.contains(&url), "{message}");
+}
+
+/// Trust removal takes effect: a store emptied on disk gives a new snapshot without it, the
+/// engine is not ready and says why, cached verdicts are dropped, and the signature that
+/// verified a moment ago is no longer trusted. Restoring the store restores both.
+#[tokio::test]
+async fn emptied_store_stops_being_trusted() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let signed = env.image("team/app", "removal").await;
+    env.sign("team/app", &signed).await;
+    let reference = env.reference("team/app:removal");
+    assert!(engine.verify(&reference, deadline()).await.verified);
+    assert!(engine.is_ready());
+    assert_eq!(engine.not_ready_reason(), None);
+
+    let ca_file = env.dir.path().join("store/x509/ca/test/ca.pem");
+    std::fs::remove_file(&ca_file).unwrap();
+    engine.set_trust(env.trust("policy.json", 2));
+    assert!(!engine.is_ready());
+    let reason = engine.not_ready_reason().unwrap();
+    assert!(reason.contains("ca:test"), "{reason}");
+    let v = engine.verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+
+    // The directory itself gone: the same.
+    std::fs::remove_dir(env.dir.path().join("store/x509/ca/test")).unwrap();
+    engine.set_trust(env.trust("policy.json", 3));
+    assert!(!engine.is_ready());
+    let v = engine.verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+
+    // Restored.
+    std::fs::create_dir_all(env.dir.path().join("store/x509/ca/test")).unwrap();
+    std::fs::write(&ca_file, env.ca.cert_pem()).unwrap();
+    engine.set_trust(env.trust("policy.json", 4));
+    assert!(engine.is_ready());
+    assert!(engine.verify(&reference, deadline()).await.verified);
+}
+
+/// Scope aliases: a reference written with another host case (or Docker Hub alias) selects
+/// the statement of the name containerd pulls from, whichever way the policy writes it.
+#[tokio::test]
+async fn scope_aliases_select_the_same_statement() {
+    let env = Env::start().await;
+    let port = env.front.server.addr.port();
+    let policy = serde_json::json!({
+        "version": "1.0",
+        "trustPolicies": [
+            {"name": "alias", "registryScopes": [format!("LocalHost:{port}/team/alias")],
+             "signatureVerification": {"level": "strict"},
+             "trustStores": ["ca:test"], "trustedIdentities": ["*"]},
+            {"name": "hub", "registryScopes": ["docker.io/nginx"],
+             "signatureVerification": {"level": "strict"},
+             "trustStores": ["ca:test"], "trustedIdentities": ["*"]}
+        ]
+    });
+    std::fs::write(env.dir.path().join("policy-alias.json"), policy.to_string()).unwrap();
+    let trust = env.trust("policy-alias.json", 1);
+    for hub in [
+        "nginx:1.27",
+        "docker.io/nginx",
+        "index.docker.io/library/nginx",
+        "registry-1.docker.io/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "Index.Docker.io:443/nginx",
+    ] {
+        let r = signet_registry::Reference::parse(hub).unwrap();
+        assert_eq!(trust.select(&r).unwrap().name, "hub", "{hub}");
+    }
+
+    let mut config = env.config();
+    let host = format!("localhost:{port}");
+    config.registry.allow_plain_http(&host);
+    let mut dc = DockerConfig::default();
+    dc.insert(
+        &host,
+        Credential::Basic {
+            username: USER.into(),
+            password: PASS.into(),
+        },
+    );
+    config.registry.credentials = Arc::new(dc);
+    let engine = Engine::new(config, trust).unwrap();
+    let signed = env.image("team/alias", "v1").await;
+    env.sign("team/alias", &signed).await;
+    for written in [
+        format!("localhost:{port}/team/alias:v1"),
+        format!("LOCALHOST:{port}/team/alias:v1"),
+    ] {
+        let v = engine.verify(&written, deadline()).await;
+        assert!(v.verified, "{written}: {v:?}");
+        assert_eq!(v.policy.as_deref(), Some("alias"), "{written}");
+    }
+    // Another repository on the same host is not covered.
+    let v = engine
+        .verify(&format!("localhost:{port}/team/other:v1"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::NoTrustPolicy), "{v:?}");
 }

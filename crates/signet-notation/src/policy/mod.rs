@@ -16,7 +16,7 @@ mod select;
 pub use document::{parse_blob, parse_oci, MAX_DOCUMENT_BYTES, MAX_LIST_ENTRIES, MAX_STATEMENTS};
 pub use identity::DistinguishedName;
 pub use level::{resolve_actions, VALIDATION_TYPES};
-pub use select::repository_of_reference;
+pub use select::{canonical_registry, canonical_repository, repository_of_reference};
 
 use crate::cert::Certificate;
 use crate::truststore::StoreType;
