@@ -162,6 +162,10 @@ pub struct EngineConfig {
     pub user_metadata: BTreeMap<String, String>,
     /// Most verdicts (and most resolutions) kept in cache (default 10 000).
     pub max_cache_entries: u64,
+    /// Bytes of signature envelopes held at once by all verifications together (default
+    /// 128 MiB; at least one envelope of the largest size, 32 MiB). Each verification holds
+    /// one envelope at a time.
+    pub max_envelope_bytes_in_flight: u64,
     /// Online revocation checking (CRLs over HTTP); `None` (the default): none, so a chain
     /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
     /// under an enforced `revocation` action).
@@ -179,6 +183,7 @@ impl Default for EngineConfig {
             fixed_time: None,
             user_metadata: BTreeMap::new(),
             max_cache_entries: 10_000,
+            max_envelope_bytes_in_flight: 128 * 1024 * 1024,
             revocation: None,
         }
     }

@@ -709,3 +709,114 @@ async fn scope_aliases_select_the_same_statement() {
         .await;
     assert_eq!(code(&v), Some(ErrorCode::NoTrustPolicy), "{v:?}");
 }
+
+/// Signatures are fetched and verified one at a time in discovery order, stopping at the
+/// first that verifies; when none does, every one is examined and the code is the one of
+/// the signature that got furthest.
+#[tokio::test]
+async fn signatures_one_at_a_time_until_one_verifies() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let stranger = TestCa::new("Stranger CA", KeyKind::P256)
+        .issue(&LeafOptions::new("stranger", KeyKind::P256));
+
+    let image = env.image("team/app", "many").await;
+    env.sign("team/app", &image).await;
+    for _ in 0..3 {
+        let envelope = env.envelope(&stranger, &image);
+        env.sign_with("team/app", &image, &image, envelope).await;
+    }
+    env.front.clear_seen();
+    let v = engine
+        .verify(&env.reference("team/app:many"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
+    let blobs = env
+        .front
+        .seen()
+        .iter()
+        .filter(|s| s.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs, 1, "envelopes fetched after one verified");
+    assert_eq!(v.signatures.len(), 1);
+
+    // None verifies: a tampered envelope (integrity), then an untrusted signer (got further).
+    let image = env.image("team/app", "none").await;
+    let tampered = env.sign("team/app", &image).await;
+    env.front.add_rule(Rule::new(
+        None,
+        &format!("/blobs/{}", tampered.envelope_digest),
+        1,
+        Action::Corrupt,
+    ));
+    let envelope = env.envelope(&stranger, &image);
+    env.sign_with("team/app", &image, &image, envelope).await;
+    env.front.clear_seen();
+    let v = engine
+        .verify(&env.reference("team/app:none"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+    assert_eq!(v.signatures.len(), 2);
+    assert_eq!(
+        v.signatures[0].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::SignatureInvalid)
+    );
+}
+
+/// A hostile registry announcing a 32 MiB envelope and stalling on it holds the whole
+/// process-wide envelope budget: another verification waits for memory (TIMEOUT at its
+/// deadline, not cached) instead of adding its envelope on top; once the hostile one gives
+/// up, the other verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_memory_is_budgeted_process_wide() {
+    let env = Env::start().await;
+    let mut config = env.config();
+    config.max_envelope_bytes_in_flight = signet_registry::MAX_ENVELOPE_BYTES;
+    let engine = Arc::new(Engine::new(config, env.trust("policy.json", 1)).unwrap());
+    let good = env.image("team/app", "good").await;
+    env.sign("team/app", &good).await;
+    let hostile = env.image("team/app", "hostile").await;
+    let blob = env.front.add_phantom_signature(
+        "team/app",
+        &hostile,
+        &format!("sha256:{}", "ee".repeat(32)),
+        signet_registry::MAX_ENVELOPE_BYTES,
+    );
+    env.front
+        .add_rule(Rule::new(Some(Method::GET), &blob, usize::MAX, Action::Stall));
+
+    let hostile_run = {
+        let engine = engine.clone();
+        let reference = env.reference("team/app:hostile");
+        tokio::spawn(async move {
+            engine
+                .verify(&reference, Instant::now() + Duration::from_secs(4))
+                .await
+        })
+    };
+    let mut stalled = false;
+    for _ in 0..100 {
+        if env.front.seen().iter().any(|s| s.path.contains(&blob)) {
+            stalled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stalled, "the hostile envelope was never asked for");
+
+    let v = engine
+        .verify(
+            &env.reference("team/app:good"),
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    assert!(v.error.as_ref().unwrap().message.contains("memory"), "{v:?}");
+
+    let v = hostile_run.await.unwrap();
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    let v = engine
+        .verify(&env.reference("team/app:good"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
+}

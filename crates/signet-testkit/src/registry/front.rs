@@ -150,6 +150,53 @@ impl Front {
         *self.state.mode.lock().unwrap() = mode;
     }
 
+    /// A hostile registry's signature: a signature manifest of `subject` that exists only
+    /// in this front (served for its digest, listed as a referrer), announcing an envelope
+    /// of `envelope_size` bytes with digest `envelope_digest` that the backend never stored.
+    /// What the front answers for the envelope is up to further rules (e.g. `Stall`).
+    /// Returns the envelope blob's path fragment (`/blobs/<digest>`) for such rules.
+    pub fn add_phantom_signature(
+        &self,
+        repo: &str,
+        subject: &signet_notation::Descriptor,
+        envelope_digest: &str,
+        envelope_size: u64,
+    ) -> String {
+        use super::push::{EMPTY, NOTATION, OCI_MANIFEST};
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": NOTATION,
+            "config": {"mediaType": EMPTY,
+                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                       "size": 2},
+            "layers": [{"mediaType": "application/cose", "digest": envelope_digest,
+                        "size": envelope_size}],
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest,
+                        "size": subject.size},
+        })
+        .to_string()
+        .into_bytes();
+        let digest = signet_notation::descriptor::DigestAlgorithm::Sha256.digest(&manifest);
+        self.add_rule(Rule::new(
+            Some(Method::GET),
+            &format!("/v2/{repo}/manifests/{digest}"),
+            usize::MAX,
+            Action::Respond {
+                status: 200,
+                headers: vec![("content-type", OCI_MANIFEST.to_owned())],
+                body: manifest.clone(),
+            },
+        ));
+        self.add_referrer(
+            repo,
+            &subject.digest,
+            json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                   "artifactType": NOTATION}),
+        );
+        format!("/blobs/{envelope_digest}")
+    }
+
     pub fn add_rule(&self, rule: Rule) {
         self.state.rules.lock().unwrap().push(rule);
     }
