@@ -149,11 +149,12 @@ impl Inner {
                     headers,
                     body: Bytes::new(),
                     host: authority,
+                    _budget: None,
                 });
             }
-            if let Some(len) =
-                header_str(&headers, "content-length").and_then(|l| l.parse::<u64>().ok())
-            {
+            let declared =
+                header_str(&headers, "content-length").and_then(|l| l.parse::<u64>().ok());
+            if let Some(len) = declared {
                 if len > limit && status.is_success() {
                     return Err(RegistryError::TooLarge {
                         host: authority,
@@ -162,6 +163,16 @@ impl Inner {
                     });
                 }
             }
+            // A body is read only once its size (as declared, else the limit) fits in the
+            // process-wide budget: many large answers at once wait instead of piling up.
+            let budget = if status.is_success() {
+                Some(
+                    self.body_budget(declared.unwrap_or(limit).min(limit))
+                        .await?,
+                )
+            } else {
+                None
+            };
             let body =
                 match transport::read_capped(response.into_body(), limit, &authority, req.what)
                     .await
@@ -175,6 +186,7 @@ impl Inner {
                 headers,
                 body,
                 host: authority,
+                _budget: budget,
             });
         }
     }
@@ -276,8 +288,7 @@ impl Inner {
                 home.state
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .tokens
-                    .insert(scope.to_owned(), (token.clone(), until));
+                    .store_token(scope, token.clone(), until);
                 Ok(Some(format!("Bearer {token}")))
             }
         }

@@ -27,6 +27,9 @@ pub enum Action {
     ReplaceBody(Vec<u8>),
     /// Answer 200 with a declared length, send a few bytes, then nothing ever again.
     Stall,
+    /// As `Stall`, declaring this `Content-Length` (a hostile registry announcing a large
+    /// body and keeping the client's buffer reserved).
+    StallDeclaring(u64),
     /// Answer 200 with a manifest media type and `n` bytes.
     Oversize(usize),
     /// Answer 307 to `base` + the request's path and query.
@@ -257,11 +260,15 @@ async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>) ->
             headers,
             body,
         }) => return respond(status, &headers, body),
-        Some(Action::Stall) => {
+        Some(Action::Stall) | Some(Action::StallDeclaring(_)) => {
+            let length = match action {
+                Some(Action::StallDeclaring(n)) => n,
+                _ => 100_000,
+            };
             return http::Response::builder()
                 .status(200)
                 .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-                .header("content-length", "100000")
+                .header("content-length", length.to_string())
                 .body(Stalled::boxed(Bytes::from_static(b"{\"schemaVersion\":")))
                 .unwrap()
         }
