@@ -53,6 +53,7 @@ use signet_registry::RegistryConfig;
 pub mod codes;
 mod engine;
 pub mod revocation;
+pub mod revocation_guard;
 mod stats;
 mod trust;
 

@@ -596,7 +596,15 @@ async fn online_revocation() {
 
     let online = || {
         let mut config = env.config();
-        config.revocation = Some(signet_engine::revocation::RevocationConfig::default());
+        // The CRL server is on loopback, which revocation fetches may reach only when allowed.
+        config.revocation = Some(signet_engine::revocation::RevocationConfig {
+            network: signet_engine::revocation::RevocationNetworkPolicy::new(
+                &["127.0.0.1/32".into()],
+                &[],
+            )
+            .unwrap(),
+            ..signet_engine::revocation::RevocationConfig::default()
+        });
         Engine::new(config, env.trust("policy.json", 1)).unwrap()
     };
     // Not revoked.
