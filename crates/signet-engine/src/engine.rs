@@ -8,8 +8,7 @@ use moka::future::Cache;
 use moka::Expiry;
 use signet_notation::policy::Level;
 use signet_notation::verifier::{
-    self, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores,
-    VerifyOptions,
+    self, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores, VerifyOptions,
 };
 use signet_notation::Descriptor;
 use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifest};

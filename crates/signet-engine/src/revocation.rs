@@ -20,8 +20,8 @@ use signet_notation::revocation::{
 };
 use tokio::time::Instant;
 
-use crate::revocation_guard::{denial_in, GuardedResolver};
 pub use crate::revocation_guard::RevocationNetworkPolicy;
+use crate::revocation_guard::{denial_in, GuardedResolver};
 
 /// Most redirects followed by a CRL fetch.
 const MAX_REDIRECTS: usize = 3;
@@ -188,11 +188,8 @@ impl HttpRevocationSource {
                 let request = request
                     .body(Full::new(body.clone().unwrap_or_default()))
                     .map_err(|e| format!("invalid request: {e}"))?;
-                let response = self
-                    .client
-                    .request(request)
-                    .await
-                    .map_err(|e| {
+                let response =
+                    self.client.request(request).await.map_err(|e| {
                         denial_in(&e).unwrap_or_else(|| format!("request failed: {e}"))
                     })?;
                 let status = response.status();
@@ -444,7 +441,10 @@ mod tests {
             .crl(&format!("http://localhost:{port}/ca.crl"), soon())
             .await
             .unwrap_err();
-        assert!(e.contains("localhost") && e.contains("resolves only"), "{e}");
+        assert!(
+            e.contains("localhost") && e.contains("resolves only"),
+            "{e}"
+        );
         assert!(!e.contains("127.0.0.1") && !e.contains("::1"), "{e}");
         assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the server");
 

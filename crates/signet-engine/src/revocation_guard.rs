@@ -295,9 +295,8 @@ impl tower_service::Service<Name> for GuardedResolver {
             if let Err(denied) = policy.check_name(&host) {
                 return Err(std::io::Error::other(denied));
             }
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             policy
                 .filter(&host, addrs)
                 .map(Vec::into_iter)
@@ -314,7 +313,10 @@ pub(crate) fn denial_in(error: &(dyn std::error::Error + 'static)) -> Option<Str
             return Some(d.0.clone());
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if let Some(d) = io.get_ref().and_then(|inner| inner.downcast_ref::<Denied>()) {
+            if let Some(d) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<Denied>())
+            {
                 return Some(d.0.clone());
             }
         }
@@ -372,8 +374,16 @@ mod tests {
     #[test]
     fn allow_lifts_and_deny_wins() {
         let p = RevocationNetworkPolicy::new(
-            &["10.0.0.0/8".into(), "crl.corp.internal".into(), "*.pki.corp".into()],
-            &["10.9.0.0/16".into(), "evil.example.com".into(), "*.bad.example".into()],
+            &[
+                "10.0.0.0/8".into(),
+                "crl.corp.internal".into(),
+                "*.pki.corp".into(),
+            ],
+            &[
+                "10.9.0.0/16".into(),
+                "evil.example.com".into(),
+                "*.bad.example".into(),
+            ],
         )
         .unwrap();
         assert_eq!(p.check_url(&url("http://10.1.2.3/ca.crl")), Ok(()));

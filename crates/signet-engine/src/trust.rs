@@ -258,6 +258,10 @@ mod tests {
             store_type: StoreType::Ca,
             name: "vault".into(),
         };
-        assert!(withdrawn.stores_for("p").expect("stores").get(&vault).is_none());
+        assert!(withdrawn
+            .stores_for("p")
+            .expect("stores")
+            .get(&vault)
+            .is_none());
     }
 }

@@ -448,7 +448,11 @@ async fn caching_and_trust_swap() {
     let reason = partial.incomplete_reason().unwrap();
     assert!(reason.contains("ca:nonexistent"), "{reason}");
     // An invalid policy is an error: the caller keeps what it has.
-    std::fs::write(env.dir.path().join("policy-typo.json"), b"{\"version\": \"1.0\", \"trustPolicies\": [{\"name\": \"x\"}]}").unwrap();
+    std::fs::write(
+        env.dir.path().join("policy-typo.json"),
+        b"{\"version\": \"1.0\", \"trustPolicies\": [{\"name\": \"x\"}]}",
+    )
+    .unwrap();
     let err = TrustSnapshot::load(
         &env.dir.path().join("policy-typo.json"),
         &env.dir.path().join("store"),
@@ -790,8 +794,12 @@ async fn envelope_memory_is_budgeted_process_wide() {
         &format!("sha256:{}", "ee".repeat(32)),
         signet_registry::MAX_ENVELOPE_BYTES,
     );
-    env.front
-        .add_rule(Rule::new(Some(Method::GET), &blob, usize::MAX, Action::Stall));
+    env.front.add_rule(Rule::new(
+        Some(Method::GET),
+        &blob,
+        usize::MAX,
+        Action::Stall,
+    ));
 
     let hostile_run = {
         let engine = engine.clone();
@@ -819,7 +827,10 @@ async fn envelope_memory_is_budgeted_process_wide() {
         )
         .await;
     assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
-    assert!(v.error.as_ref().unwrap().message.contains("memory"), "{v:?}");
+    assert!(
+        v.error.as_ref().unwrap().message.contains("memory"),
+        "{v:?}"
+    );
 
     let v = hostile_run.await.unwrap();
     assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");

@@ -331,7 +331,10 @@ mod tests {
         );
         assert_eq!(ok("MyReg.io:443/team/app").name(), "myreg.io/team/app");
         assert_eq!(ok("MyReg.io:443/team/app").api_host(), "myreg.io");
-        assert_eq!(ok("myreg.io:5000/team/app").name(), "myreg.io:5000/team/app");
+        assert_eq!(
+            ok("myreg.io:5000/team/app").name(),
+            "myreg.io:5000/team/app"
+        );
         assert_eq!(ok("[::1]:443/x").registry(), "[::1]");
     }
 

@@ -149,7 +149,12 @@ impl EngineVerifier {
                 });
         match result {
             Ok(()) => {
-                if let Some(why) = self.engine.load().as_ref().and_then(|e| e.not_ready_reason()) {
+                if let Some(why) = self
+                    .engine
+                    .load()
+                    .as_ref()
+                    .and_then(|e| e.not_ready_reason())
+                {
                     tracing::error!(error = %why, "trust material applied without a store it names: not ready");
                 }
                 state.generation = generation;

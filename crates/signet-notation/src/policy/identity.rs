@@ -511,9 +511,10 @@ mod tests {
     #[test]
     fn repeated_common_name_counts_with_its_last_value() {
         // C=US, ST=WA, O=Signet Test, OU=builders, CN=first, CN=last
-        let leaf = Certificate::parse_pem(include_bytes!("../../tests/data/identity/repeated-cn.pem"))
-            .unwrap()
-            .remove(0);
+        let leaf =
+            Certificate::parse_pem(include_bytes!("../../tests/data/identity/repeated-cn.pem"))
+                .unwrap()
+                .remove(0);
         assert!(dn("C=US,ST=WA,O=Signet Test,OU=builders,CN=last").matches_certificate(&leaf));
         assert!(!dn("C=US,ST=WA,O=Signet Test,CN=first").matches_certificate(&leaf));
     }

@@ -373,7 +373,10 @@ mod tests {
             ("myreg.io:4430/x", "myreg.io:4430/x"),
             ("docker.io/nginx", "docker.io/library/nginx"),
             ("index.docker.io/nginx", "docker.io/library/nginx"),
-            ("registry-1.docker.io/library/nginx", "docker.io/library/nginx"),
+            (
+                "registry-1.docker.io/library/nginx",
+                "docker.io/library/nginx",
+            ),
             ("Index.Docker.io:443/team/app", "docker.io/team/app"),
             ("ghcr.io/nginx", "ghcr.io/nginx"),
             ("*", "*"),
@@ -423,7 +426,10 @@ mod tests {
         ]});
         let doc = parse_oci(&serde_json::to_vec(&doc).unwrap()).unwrap();
         let (a, b, repo) = doc.canonical_scope_conflict().unwrap();
-        assert_eq!((a.as_str(), b.as_str(), repo.as_str()), ("a", "b", "docker.io/library/nginx"));
+        assert_eq!(
+            (a.as_str(), b.as_str(), repo.as_str()),
+            ("a", "b", "docker.io/library/nginx")
+        );
         assert!(matches!(
             doc.select_for_repository("docker.io/library/nginx"),
             Err(PolicyError::Invalid(_))

@@ -270,7 +270,7 @@ async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>) ->
                 .header("content-type", "application/vnd.oci.image.manifest.v1+json")
                 .header("content-length", length.to_string())
                 .body(Stalled::boxed(Bytes::from_static(b"{\"schemaVersion\":")))
-                .unwrap()
+                .unwrap();
         }
         Some(Action::Oversize(n)) => {
             let mut big = vec![b' '; n];

@@ -462,10 +462,8 @@ mod tests {
         let denied: http::Uri = "http://crl.internal.example/ca.crl".parse().unwrap();
         assert!(network.check_url(&denied).is_err());
 
-        let bad: Config = serde_yaml::from_str(&format!(
-            "{BASE}revocation:\n  allow: [10.0.0.0/99]\n"
-        ))
-        .unwrap();
+        let bad: Config =
+            serde_yaml::from_str(&format!("{BASE}revocation:\n  allow: [10.0.0.0/99]\n")).unwrap();
         let e = bad.validate_schema().unwrap_err().to_string();
         assert!(e.contains("revocation.allow: \"10.0.0.0/99\""), "{e}");
     }
