@@ -4,13 +4,11 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use futures_util::stream::{self, StreamExt as _};
 use moka::future::Cache;
 use moka::Expiry;
 use signet_notation::policy::Level;
 use signet_notation::verifier::{
-    self, ArtifactVerdict, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores,
-    VerifyOptions,
+    self, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores, VerifyOptions,
 };
 use signet_notation::Descriptor;
 use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifest};
@@ -66,7 +64,8 @@ pub struct Engine {
     verdicts: Cache<VerdictKey, Arc<ImageVerdict>>,
     resolved: Cache<ResolveKey, Descriptor>,
     permits: Semaphore,
-    fetch_concurrency: usize,
+    /// KiB of signature envelopes fetched and being verified, process-wide.
+    envelope_bytes: Semaphore,
     fixed_time: Option<time::OffsetDateTime>,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
     revocation: Option<Arc<HttpRevocationSource>>,
@@ -107,7 +106,15 @@ impl Engine {
                 "max_concurrent_verifications is too large".into(),
             ));
         }
-        let fetch_concurrency = config.registry.concurrency.max(1);
+        if config.max_envelope_bytes_in_flight < signet_registry::MAX_ENVELOPE_BYTES {
+            return Err(EngineError::Config(format!(
+                "max_envelope_bytes_in_flight must be at least {} (one envelope of the largest size)",
+                signet_registry::MAX_ENVELOPE_BYTES
+            )));
+        }
+        let envelope_kib = usize::try_from(config.max_envelope_bytes_in_flight.div_ceil(1024))
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
         let client =
             RegistryClient::new(config.registry).map_err(|e| EngineError::Config(e.to_string()))?;
         let verdicts = Cache::builder()
@@ -127,7 +134,7 @@ impl Engine {
             verdicts,
             resolved,
             permits: Semaphore::new(config.max_concurrent_verifications),
-            fetch_concurrency,
+            envelope_bytes: Semaphore::new(envelope_kib),
             fixed_time: config.fixed_time,
             user_metadata: Arc::new(config.user_metadata),
             revocation: config
@@ -137,8 +144,9 @@ impl Engine {
         })
     }
 
-    /// Swaps in new trust material atomically; cached verdicts of older generations are unused
-    /// (and dropped).
+    /// Swaps in new trust material atomically. Cached verdicts and resolutions are dropped:
+    /// what was decided under the old material (a store since removed, a statement since
+    /// changed) is decided again.
     pub fn set_trust(&self, trust: TrustSnapshot) {
         let new = Arc::new(trust);
         match self.trust.write() {
@@ -146,6 +154,7 @@ impl Engine {
             Err(poisoned) => *poisoned.into_inner() = new,
         }
         self.verdicts.invalidate_all();
+        self.resolved.invalidate_all();
     }
 
     /// The trust material in use.
@@ -161,10 +170,16 @@ impl Engine {
         self.trust().generation
     }
 
-    /// Whether the engine can give meaningful verdicts: its trust material is loaded with
-    /// every store it names (always true for a snapshot from [`TrustSnapshot::load`]).
+    /// Whether the engine can give every verdict its policy asks for: each store the policy
+    /// names is loaded. False while one is missing, empty or unreadable (see
+    /// [`Engine::not_ready_reason`]); verdicts are still given, failing closed.
     pub fn is_ready(&self) -> bool {
         self.trust().load_errors().is_empty()
+    }
+
+    /// Why [`Engine::is_ready`] is false (for `/readyz` and the logs).
+    pub fn not_ready_reason(&self) -> Option<String> {
+        self.trust().incomplete_reason()
     }
 
     /// A snapshot of the counters (see [`EngineStats`]).
@@ -352,6 +367,26 @@ impl Engine {
         Ok(desc)
     }
 
+    /// Reserves the envelope's declared size (at most `MAX_ENVELOPE_BYTES`, checked by
+    /// discovery) from the process-wide envelope budget, waiting until the deadline.
+    async fn envelope_budget(
+        &self,
+        sig: &SignatureManifest,
+        deadline: Instant,
+    ) -> Result<SemaphorePermit<'_>, VerdictError> {
+        let size = u64::try_from(sig.envelope.size)
+            .unwrap_or(0)
+            .clamp(1, signet_registry::MAX_ENVELOPE_BYTES);
+        let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX);
+        match tokio::time::timeout_at(deadline, self.envelope_bytes.acquire_many(kib)).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(_)) => Err(codes::internal("the engine is shutting down")),
+            Err(_) => Err(codes::timeout(
+                "waiting for memory to fetch a signature envelope (many large envelopes are being verified)",
+            )),
+        }
+    }
+
     async fn permit(&self, deadline: Instant) -> Result<Permit<'_>, VerdictError> {
         match tokio::time::timeout_at(deadline, self.permits.acquire()).await {
             Ok(Ok(p)) => {
@@ -390,18 +425,6 @@ impl Engine {
             Err(e) => return ImageVerdict::failed(image, digest, codes::registry(&e)),
         };
 
-        let fetched: Vec<(SignatureManifest, Result<Vec<u8>, RegistryError>)> =
-            stream::iter(found.signatures)
-                .map(|sig| async move {
-                    let started = Instant::now();
-                    let r = self.client.fetch_envelope(reference, &sig, deadline).await;
-                    self.counters.registry_call("envelope", started.elapsed());
-                    (sig, r)
-                })
-                .buffered(self.fetch_concurrency)
-                .collect()
-                .await;
-
         let rejected: Vec<SignatureReport> = found
             .rejected
             .iter()
@@ -412,39 +435,61 @@ impl Engine {
             })
             .collect();
 
-        let job = Job {
-            trust: trust.clone(),
-            statement: statement.to_owned(),
-            subject: desc.clone(),
-            at: self
-                .fixed_time
+        let Some(mut job) = Job::new(
+            trust.clone(),
+            statement,
+            desc.clone(),
+            self.fixed_time
                 .unwrap_or_else(time::OffsetDateTime::now_utc),
-            user_metadata: self.user_metadata.clone(),
-            revocation: self
-                .revocation
+            self.user_metadata.clone(),
+            self.revocation
                 .as_ref()
                 .map(|r| r.blocking(tokio::runtime::Handle::current(), deadline)),
+        ) else {
+            return ImageVerdict::failed(
+                image,
+                digest,
+                codes::internal(format!(
+                    "trust policy statement {statement:?} vanished from the trust snapshot"
+                )),
+            );
         };
-        let combined =
-            match tokio::task::spawn_blocking(move || job.verify(fetched, rejected)).await {
-                Ok(Some(v)) => v,
-                Ok(None) => {
-                    return ImageVerdict::failed(
-                        image,
-                        digest,
-                        codes::internal(format!(
-                            "trust policy statement {statement:?} vanished from the trust snapshot"
-                        )),
-                    )
-                }
-                Err(e) => {
-                    return ImageVerdict::failed(
-                        image,
-                        digest,
-                        codes::internal(format!("signature verification failed unexpectedly: {e}")),
-                    )
-                }
+
+        // One signature at a time, in discovery order, until one verifies: at most one
+        // envelope of this artifact is in memory, and the bytes of all envelopes held at
+        // once by the process stay within `max_envelope_bytes_in_flight`.
+        let mut reports: Vec<SignatureReport> = Vec::new();
+        for sig in found.signatures {
+            let budget = match self.envelope_budget(&sig, deadline).await {
+                Ok(b) => b,
+                Err(e) => return ImageVerdict::failed(image, digest, e),
             };
+            let started = Instant::now();
+            let envelope = self.client.fetch_envelope(reference, &sig, deadline).await;
+            self.counters.registry_call("envelope", started.elapsed());
+            let (returned, report) =
+                match tokio::task::spawn_blocking(move || job.verify_one(sig, envelope)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return ImageVerdict::failed(
+                            image,
+                            digest,
+                            codes::internal(format!(
+                                "signature verification failed unexpectedly: {e}"
+                            )),
+                        )
+                    }
+                };
+            drop(budget);
+            job = returned;
+            let verified = report.verdict.verified;
+            reports.push(report);
+            if verified {
+                break;
+            }
+        }
+        reports.extend(rejected);
+        let combined = verifier::combine(reports);
 
         let level = trust
             .policy
@@ -478,10 +523,11 @@ impl Engine {
     }
 }
 
-/// What the blocking verification needs, owned.
+/// What the blocking verification needs, owned; moved to the blocking pool for each
+/// signature and handed back.
 struct Job {
     trust: Arc<TrustSnapshot>,
-    statement: String,
+    statement_index: usize,
     subject: Descriptor,
     at: time::OffsetDateTime,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
@@ -490,54 +536,69 @@ struct Job {
 }
 
 impl Job {
-    fn verify(
-        self,
-        fetched: Vec<(SignatureManifest, Result<Vec<u8>, RegistryError>)>,
-        rejected: Vec<SignatureReport>,
-    ) -> Option<ArtifactVerdict> {
-        let statement = self
-            .trust
+    /// `None` when `statement` is not in the snapshot.
+    fn new(
+        trust: Arc<TrustSnapshot>,
+        statement: &str,
+        subject: Descriptor,
+        at: time::OffsetDateTime,
+        user_metadata: Arc<std::collections::BTreeMap<String, String>>,
+        revocation: Option<crate::revocation::BlockingSource>,
+    ) -> Option<Job> {
+        let statement_index = trust
             .policy
             .statements
             .iter()
-            .find(|s| s.name == self.statement)?;
-        let empty = TrustStores::default();
-        let stores = self
-            .trust
-            .stores_for(&self.statement)
-            .map(|s| &**s)
-            .unwrap_or(&empty);
-        let options = VerifyOptions {
-            at: self.at,
-            user_metadata: &self.user_metadata,
-            revocation: self
-                .revocation
-                .as_ref()
-                .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
-        };
-        let mut reports: Vec<SignatureReport> = fetched
-            .into_iter()
-            .map(|(sig, envelope)| {
-                let verdict = match envelope {
-                    Ok(bytes) => verifier::verify_signature(
-                        &bytes,
-                        &sig.media_type,
-                        Target::Oci(&self.subject),
-                        statement,
-                        stores,
-                        &options,
-                    ),
-                    Err(e) => failed(codes::envelope_fetch(&e)),
+            .position(|s| s.name == statement)?;
+        Some(Job {
+            trust,
+            statement_index,
+            subject,
+            at,
+            user_metadata,
+            revocation,
+        })
+    }
+
+    fn verify_one(
+        self,
+        sig: SignatureManifest,
+        envelope: Result<Vec<u8>, RegistryError>,
+    ) -> (Job, SignatureReport) {
+        let verdict = match envelope {
+            Ok(bytes) => {
+                let statement = &self.trust.policy.statements[self.statement_index];
+                let empty = TrustStores::default();
+                let stores = self
+                    .trust
+                    .stores_for(&statement.name)
+                    .map(|s| &**s)
+                    .unwrap_or(&empty);
+                let options = VerifyOptions {
+                    at: self.at,
+                    user_metadata: &self.user_metadata,
+                    revocation: self
+                        .revocation
+                        .as_ref()
+                        .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
                 };
-                SignatureReport {
-                    digest: sig.digest,
-                    media_type: sig.media_type,
-                    verdict,
-                }
-            })
-            .collect();
-        reports.extend(rejected);
-        Some(verifier::combine(reports))
+                verifier::verify_signature(
+                    &bytes,
+                    &sig.media_type,
+                    Target::Oci(&self.subject),
+                    statement,
+                    stores,
+                    &options,
+                )
+            }
+            Err(e) => failed(codes::envelope_fetch(&e)),
+        };
+        let report = SignatureReport {
+            digest: sig.digest,
+            media_type: sig.media_type,
+            verdict,
+        };
+        (self, report)
     }
 }
 

@@ -2,16 +2,19 @@
 //!
 //! One image reference goes: parse → select the trust policy statement (by `registry/repo`)
 //! → resolve the digest (registry, tag cache) → cached verdict? → discover signatures →
-//! fetch envelopes (concurrently, bounded) → [`signet_notation`] verdict under the current
-//! [`TrustSnapshot`] → cache. This crate owns concurrency limits, in-flight deduplication,
+//! one signature at a time: fetch its envelope (within a process-wide byte budget) →
+//! [`signet_notation`] verdict under the current [`TrustSnapshot`], until one verifies →
+//! cache. This crate owns concurrency limits, in-flight deduplication,
 //! deadlines, caching and the mapping of every internal error to a contract
 //! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
 //! API:
-//! - [`TrustSnapshot::load`] (service: every store must load) /
-//!   [`TrustSnapshot::from_document`] (CLI: store errors tolerated, listed);
-//! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`];
+//! - [`TrustSnapshot::load`] / [`TrustSnapshot::load_with_stores`] (service: the policy must
+//!   be valid; a store that does not load is absent and listed, which makes the engine not
+//!   ready) / [`TrustSnapshot::from_document`] (CLI: store errors tolerated, listed);
+//! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`],
+//!   [`Engine::not_ready_reason`];
 //! - [`Engine::verify`] → [`ImageVerdict`] (never an `Err`, never a panic: any doubt is a
 //!   verdict that is not verified), [`Engine::pin`] → `registry/repo:tag@sha256:…`;
 //! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`);
@@ -21,7 +24,8 @@
 //!   verification's deadline, CRLs cached by URL until `nextUpdate` but at most
 //!   [`revocation::RevocationConfig::max_crl_age`], dropped when they fail validation).
 //!   A verified verdict is still cached for `success_ttl`, so a revocation shows after at
-//!   most `success_ttl` plus the CRL's cache lifetime.
+//!   most `success_ttl` plus the CRL's cache lifetime. Fetches go only where
+//!   [`revocation_guard::RevocationNetworkPolicy`] allows (internal ranges denied by default).
 //!
 //! # Caching and deduplication
 //! - Resolutions `(registry/repo, tag or digest) → descriptor` are cached for
@@ -40,7 +44,8 @@
 //! - Runs (a resolution, or discovery + envelopes + verification) hold one permit of a
 //!   semaphore of [`EngineConfig::max_concurrent_verifications`]; cache hits and waiters
 //!   hold none. Signature verification itself runs on tokio's blocking pool.
-//! - [`Engine::set_trust`] swaps the snapshot atomically and drops cached verdicts; runs
+//! - [`Engine::set_trust`] swaps the snapshot atomically and drops cached verdicts and
+//!   resolutions; runs
 //!   in flight finish under the snapshot they started with, and their verdicts carry the
 //!   old generation in their key, so they are never served under the new one.
 
@@ -53,6 +58,7 @@ use signet_registry::RegistryConfig;
 pub mod codes;
 mod engine;
 pub mod revocation;
+pub mod revocation_guard;
 mod stats;
 mod trust;
 
@@ -162,6 +168,10 @@ pub struct EngineConfig {
     pub user_metadata: BTreeMap<String, String>,
     /// Most verdicts (and most resolutions) kept in cache (default 10 000).
     pub max_cache_entries: u64,
+    /// Bytes of signature envelopes held at once by all verifications together (default
+    /// 128 MiB; at least one envelope of the largest size, 32 MiB). Each verification holds
+    /// one envelope at a time.
+    pub max_envelope_bytes_in_flight: u64,
     /// Online revocation checking (CRLs over HTTP); `None` (the default): none, so a chain
     /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
     /// under an enforced `revocation` action).
@@ -179,6 +189,7 @@ impl Default for EngineConfig {
             fixed_time: None,
             user_metadata: BTreeMap::new(),
             max_cache_entries: 10_000,
+            max_envelope_bytes_in_flight: 128 * 1024 * 1024,
             revocation: None,
         }
     }

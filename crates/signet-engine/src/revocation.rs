@@ -20,6 +20,9 @@ use signet_notation::revocation::{
 };
 use tokio::time::Instant;
 
+pub use crate::revocation_guard::RevocationNetworkPolicy;
+use crate::revocation_guard::{denial_in, GuardedResolver};
+
 /// Most redirects followed by a CRL fetch.
 const MAX_REDIRECTS: usize = 3;
 
@@ -32,6 +35,8 @@ pub struct RevocationConfig {
     pub max_cached_crls: u64,
     /// Longest a CRL is reused, even when its `nextUpdate` is later (default 1 h).
     pub max_crl_age: Duration,
+    /// Where fetches may go (default: public hosts only; see [`crate::revocation_guard`]).
+    pub network: RevocationNetworkPolicy,
 }
 
 impl Default for RevocationConfig {
@@ -40,6 +45,7 @@ impl Default for RevocationConfig {
             fetch_timeout: Duration::from_secs(5),
             max_cached_crls: 1_000,
             max_crl_age: Duration::from_secs(3600),
+            network: RevocationNetworkPolicy::default(),
         }
     }
 }
@@ -67,7 +73,7 @@ impl Expiry<String, CachedCrl> for CrlExpiry {
 /// Fetches CRLs (cached by URL until their `nextUpdate`, at most
 /// [`RevocationConfig::max_crl_age`]) and OCSP responses over HTTP.
 pub struct HttpRevocationSource {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector<GuardedResolver>, Full<Bytes>>,
     crls: Cache<String, CachedCrl>,
     config: RevocationConfig,
 }
@@ -83,7 +89,8 @@ impl std::fmt::Debug for HttpRevocationSource {
 
 impl HttpRevocationSource {
     pub fn new(config: RevocationConfig) -> Self {
-        let mut connector = HttpConnector::new();
+        let mut connector =
+            HttpConnector::new_with_resolver(GuardedResolver::new(config.network.clone()));
         connector.set_connect_timeout(Some(config.fetch_timeout));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let crls = Cache::builder()
@@ -167,6 +174,7 @@ impl HttpRevocationSource {
                 let uri: http::Uri = url
                     .parse()
                     .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+                self.config.network.check_url(&uri).map_err(|d| d.0)?;
                 if uri.scheme_str() != Some("http") {
                     return Err(format!(
                         "unsupported URL {url:?}: only http:// revocation endpoints are supported"
@@ -180,11 +188,10 @@ impl HttpRevocationSource {
                 let request = request
                     .body(Full::new(body.clone().unwrap_or_default()))
                     .map_err(|e| format!("invalid request: {e}"))?;
-                let response = self
-                    .client
-                    .request(request)
-                    .await
-                    .map_err(|e| format!("request failed: {e}"))?;
+                let response =
+                    self.client.request(request).await.map_err(|e| {
+                        denial_in(&e).unwrap_or_else(|| format!("request failed: {e}"))
+                    })?;
                 let status = response.status();
                 if status.is_redirection() && method == http::Method::GET {
                     let location = response
@@ -322,7 +329,7 @@ mod tests {
     async fn follows_redirects() {
         let body = crl(7);
         let (url, _) = serve(200, body.clone(), Duration::ZERO).await;
-        let source = HttpRevocationSource::new(RevocationConfig::default());
+        let source = HttpRevocationSource::new(loopback_allowed());
         let moved = redirect(&url).await;
         assert_eq!(*source.crl(&moved, soon()).await.unwrap(), body);
         // A loop ends.
@@ -334,6 +341,14 @@ mod tests {
         assert!(e.contains("redirects"), "{e}");
     }
 
+    /// The test servers listen on 127.0.0.1, which the default policy refuses.
+    fn loopback_allowed() -> RevocationConfig {
+        RevocationConfig {
+            network: RevocationNetworkPolicy::new(&["127.0.0.1/32".into()], &[]).unwrap(),
+            ..RevocationConfig::default()
+        }
+    }
+
     fn soon() -> Instant {
         Instant::now() + Duration::from_secs(5)
     }
@@ -342,7 +357,7 @@ mod tests {
     async fn fetches_and_caches_crls() {
         let body = crl(7);
         let (url, hits) = serve(200, body.clone(), Duration::ZERO).await;
-        let source = Arc::new(HttpRevocationSource::new(RevocationConfig::default()));
+        let source = Arc::new(HttpRevocationSource::new(loopback_allowed()));
         assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
         assert_eq!(*source.crl(&url, soon()).await.unwrap(), body);
         assert_eq!(hits.load(Ordering::SeqCst), 1, "the second fetch is cached");
@@ -367,7 +382,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn expired_crls_are_not_cached() {
         let (url, hits) = serve(200, crl(-1), Duration::ZERO).await;
-        let source = HttpRevocationSource::new(RevocationConfig::default());
+        let source = HttpRevocationSource::new(loopback_allowed());
         source.crl(&url, soon()).await.unwrap();
         source.crl(&url, soon()).await.unwrap();
         assert_eq!(hits.load(Ordering::SeqCst), 2);
@@ -377,7 +392,7 @@ mod tests {
     async fn failures() {
         let source = HttpRevocationSource::new(RevocationConfig {
             fetch_timeout: Duration::from_millis(300),
-            ..RevocationConfig::default()
+            ..loopback_allowed()
         });
         let (url, _) = serve(404, b"no".to_vec(), Duration::ZERO).await;
         let e = source.crl(&url, soon()).await.unwrap_err();
@@ -405,5 +420,62 @@ mod tests {
             .await
             .unwrap_err();
         assert!(e.contains("only http://"), "{e}");
+    }
+
+    /// The network policy holds for the first URL, every redirect hop and every address a
+    /// name resolves to; denials name the host, not its addresses.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn internal_endpoints_are_refused() {
+        let (url, hits) = serve(200, crl(7), Duration::ZERO).await;
+        let default = HttpRevocationSource::new(RevocationConfig::default());
+        let e = default.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("revocation.allow"), "{e}");
+        let e = default
+            .crl("http://169.254.169.254/latest/meta-data/", soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("refused"), "{e}");
+        // A name that resolves to loopback: refused at resolution, address not echoed.
+        let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
+        let e = default
+            .crl(&format!("http://localhost:{port}/ca.crl"), soon())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("localhost") && e.contains("resolves only"),
+            "{e}"
+        );
+        assert!(!e.contains("127.0.0.1") && !e.contains("::1"), "{e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing reached the server");
+
+        // Allowed first hop, redirect to a loopback address the allow list does not cover.
+        let source = HttpRevocationSource::new(loopback_allowed());
+        let e = source
+            .crl(&redirect("http://127.0.0.2:9/ca.crl").await, soon())
+            .await
+            .unwrap_err();
+        assert!(e.contains("127.0.0.2") && e.contains("refused"), "{e}");
+        // Deny wins over allow.
+        let denying = HttpRevocationSource::new(RevocationConfig {
+            network: RevocationNetworkPolicy::new(
+                &["127.0.0.0/8".into()],
+                &["127.0.0.1/32".into()],
+            )
+            .unwrap(),
+            ..RevocationConfig::default()
+        });
+        let e = denying.crl(&url, soon()).await.unwrap_err();
+        assert!(e.contains("revocation.deny"), "{e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
+        // Allowed by name: localhost's addresses are then trusted.
+        let by_name = HttpRevocationSource::new(RevocationConfig {
+            network: RevocationNetworkPolicy::new(&["localhost".into()], &[]).unwrap(),
+            ..RevocationConfig::default()
+        });
+        by_name
+            .crl(&format!("http://localhost:{port}/ca.crl"), soon())
+            .await
+            .unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
     }
 }

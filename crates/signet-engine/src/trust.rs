@@ -12,11 +12,6 @@ use signet_registry::Reference;
 
 use crate::{codes, VerdictError};
 
-/// A digest used only to ask the policy which statement applies to a repository before the
-/// real digest is known (selection depends on `registry/repo` alone).
-const SELECTION_DIGEST: &str =
-    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
-
 /// The trust policy and the trust stores of each statement, loaded and validated; immutable.
 /// A reload builds a new snapshot aside and swaps it in with [`Engine::set_trust`](crate::Engine::set_trust).
 #[derive(Debug, Clone)]
@@ -26,7 +21,7 @@ pub struct TrustSnapshot {
     pub generation: u64,
     /// The stores of every non-skip statement, by statement name.
     stores: Arc<HashMap<String, Arc<TrustStores>>>,
-    /// Stores that failed to load: (statement, why). Empty for [`TrustSnapshot::load`].
+    /// Stores named by the policy that are missing, empty or unreadable: (statement, why).
     load_errors: Arc<Vec<(String, String)>>,
 }
 
@@ -40,56 +35,42 @@ pub enum TrustError {
     /// The policy document is not a valid OCI trust policy.
     #[error("{0}")]
     Invalid(String),
-    /// A store named by a statement failed to load.
+    /// A store named by a statement failed to load (no longer returned by the loaders:
+    /// such a store is absent from the snapshot and listed in its load errors).
     #[error("trust policy statement {statement:?}: {message}")]
     Store { statement: String, message: String },
 }
 
 impl TrustSnapshot {
-    /// Reads and validates an OCI trust policy and loads every store it names from `store_root`.
-    /// Any invalid policy or store that fails to load is an error (the old snapshot stays).
+    /// Reads and validates an OCI trust policy and loads every store it names from
+    /// `store_root`. Only an unreadable or invalid policy is an error (the caller keeps the
+    /// trust in use: a typo must not take admission down). A store that is missing, empty
+    /// or unreadable is absent from the snapshot — checks that need it fail
+    /// (`UNTRUSTED_SIGNER`) — and listed in [`TrustSnapshot::load_errors`], which makes the
+    /// engine not ready: removing trust material takes effect instead of leaving the old
+    /// snapshot in use forever.
     pub fn load(
         policy_path: &Path,
         store_root: &Path,
         generation: u64,
     ) -> Result<Self, TrustError> {
-        let bytes = read_policy(policy_path)?;
-        let doc = policy::parse_oci(&bytes).map_err(|e| {
-            TrustError::Invalid(format!(
-                "trust policy {} is not valid: {e}",
-                policy_path.display()
-            ))
-        })?;
-        let snapshot = Self::from_document(doc, store_root, generation);
-        if let Some((statement, message)) = snapshot.load_errors.first() {
-            return Err(TrustError::Store {
-                statement: statement.clone(),
-                message: message.clone(),
-            });
-        }
-        Ok(snapshot)
+        Self::load_with_stores(policy_path, store_root, &[], generation)
     }
 
     /// [`TrustSnapshot::load`] with stores that live in memory (e.g. fetched from Key Vault)
     /// besides the files: a store the policy names is taken from `extra` when it is there
-    /// (by type and name), else loaded from `store_root`. Any error fails, as in `load`.
+    /// (by type and name), else loaded from `store_root`. The snapshot holds exactly these:
+    /// a store dropped from `extra` (a disabled or deleted Key Vault certificate) is not
+    /// carried over from an older snapshot.
     pub fn load_with_stores(
         policy_path: &Path,
         store_root: &Path,
         extra: &[TrustStore],
         generation: u64,
     ) -> Result<Self, TrustError> {
-        if extra.is_empty() {
-            return Self::load(policy_path, store_root, generation);
-        }
-        let bytes = read_policy(policy_path)?;
-        let policy = policy::parse_oci(&bytes).map_err(|e| {
-            TrustError::Invalid(format!(
-                "trust policy {} is not valid: {e}",
-                policy_path.display()
-            ))
-        })?;
+        let policy = read_document(policy_path)?;
         let mut stores = HashMap::new();
+        let mut load_errors = Vec::new();
         for st in &policy.statements {
             if st.level == Level::Skip {
                 continue;
@@ -101,14 +82,17 @@ impl TrustSnapshot {
                     .find(|s| s.store_type == r.store_type && s.name == r.name);
                 match found {
                     Some(s) => loaded.push(s.clone()),
-                    None => {
-                        loaded.push(TrustStore::load(store_root, r.store_type, &r.name).map_err(
-                            |e| TrustError::Store {
-                                statement: st.name.clone(),
-                                message: e.to_string(),
-                            },
-                        )?)
-                    }
+                    None => match TrustStore::load(store_root, r.store_type, &r.name) {
+                        Ok(s) => loaded.push(s),
+                        Err(e) => load_errors.push((
+                            st.name.clone(),
+                            format!(
+                                "trust store {}:{} is not usable: {e}",
+                                r.store_type.as_str(),
+                                r.name
+                            ),
+                        )),
+                    },
                 }
             }
             stores.insert(st.name.clone(), Arc::new(TrustStores::from_stores(loaded)));
@@ -117,7 +101,7 @@ impl TrustSnapshot {
             policy: Arc::new(policy),
             generation,
             stores: Arc::new(stores),
-            load_errors: Arc::new(Vec::new()),
+            load_errors: Arc::new(load_errors),
         })
     }
 
@@ -155,13 +139,51 @@ impl TrustSnapshot {
         &self.load_errors
     }
 
-    /// The statement that applies to the repository of `reference`.
+    /// Why this snapshot cannot give every verdict its policy asks for (a store it names is
+    /// missing, empty or unreadable); `None` when complete.
+    pub fn incomplete_reason(&self) -> Option<String> {
+        if self.load_errors.is_empty() {
+            return None;
+        }
+        let each: Vec<String> = self
+            .load_errors
+            .iter()
+            .map(|(statement, why)| format!("statement {statement:?}: {why}"))
+            .collect();
+        Some(format!(
+            "trust material incomplete (generation {}): {}; signatures that need it are not trusted (UNTRUSTED_SIGNER) until the store is restored",
+            self.generation,
+            each.join("; ")
+        ))
+    }
+
+    /// The statement that applies to the repository of `reference`; both the reference and
+    /// the policy's scopes are compared in canonical form (host case, port 443, Docker Hub
+    /// aliases: [`policy::canonical_repository`]).
     pub fn select(&self, reference: &Reference) -> Result<&Statement, VerdictError> {
-        let digest = reference.digest().unwrap_or(SELECTION_DIGEST);
         self.policy
-            .select_for_reference(&format!("{}@{digest}", reference.name()))
+            .select_for_repository(&reference.name())
             .map_err(|e| codes::policy(&e))
     }
+}
+
+/// Reads, parses and validates an OCI trust policy, including that no two statements name
+/// the same repository once scopes are in canonical form.
+fn read_document(policy_path: &Path) -> Result<TrustPolicyDocument, TrustError> {
+    let bytes = read_policy(policy_path)?;
+    let doc = policy::parse_oci(&bytes).map_err(|e| {
+        TrustError::Invalid(format!(
+            "trust policy {} is not valid: {e}",
+            policy_path.display()
+        ))
+    })?;
+    if let Some((a, b, repository)) = doc.canonical_scope_conflict() {
+        return Err(TrustError::Invalid(format!(
+            "trust policy {} is not valid: statements {a:?} and {b:?} both name the repository {repository:?} (registry scopes are compared with the host lower-cased, port 443 dropped and Docker Hub aliases as docker.io/library/...); keep it in one statement",
+            policy_path.display()
+        )));
+    }
+    Ok(doc)
 }
 
 fn read_policy(path: &Path) -> Result<Vec<u8>, TrustError> {
@@ -212,8 +234,10 @@ mod tests {
             certificates: vec![Certificate::from_der(vault_ca.cert_der().to_vec()).expect("der")],
         };
 
-        // Without the in-memory store the policy cannot load.
-        assert!(TrustSnapshot::load(&policy, &root, 1).is_err());
+        // Without the in-memory store the snapshot lacks it (and says so).
+        let partial = TrustSnapshot::load(&policy, &root, 1).expect("policy loads");
+        assert_eq!(partial.load_errors().len(), 1);
+        assert!(partial.incomplete_reason().unwrap().contains("ca:vault"));
         let snap = TrustSnapshot::load_with_stores(&policy, &root, &[vault], 2).expect("loads");
         assert_eq!(snap.generation, 2);
         assert!(snap.load_errors().is_empty());
@@ -225,5 +249,19 @@ mod tests {
             };
             assert!(matches!(stores.get(&r), Some(Ok(_))), "{name}");
         }
+
+        // The in-memory store is withdrawn (disabled in Key Vault): the next snapshot does
+        // not carry it over.
+        let withdrawn = TrustSnapshot::load_with_stores(&policy, &root, &[], 3).expect("loads");
+        assert_eq!(withdrawn.load_errors().len(), 1);
+        let vault = signet_notation::policy::TrustStoreRef {
+            store_type: StoreType::Ca,
+            name: "vault".into(),
+        };
+        assert!(withdrawn
+            .stores_for("p")
+            .expect("stores")
+            .get(&vault)
+            .is_none());
     }
 }

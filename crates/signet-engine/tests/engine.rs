@@ -385,7 +385,7 @@ async fn user_metadata_is_required_when_configured() {
 
 /// Round trips: one cold verification with a known challenge costs 4 (HEAD, referrers,
 /// signature manifest, envelope); a second costs 0 (tag and verdict caches); a trust swap
-/// re-verifies (3: the tag is still cached) and the new material decides.
+/// drops both caches and re-verifies (4), and the new material decides.
 #[tokio::test]
 async fn caching_and_trust_swap() {
     let env = Env::start().await;
@@ -429,21 +429,37 @@ async fn caching_and_trust_swap() {
     let before = engine.stats().registry_requests;
     let v = engine.verify(&reference, deadline()).await;
     assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
-    assert_eq!(engine.stats().registry_requests - before, 3);
+    // Resolutions are dropped with the verdicts: 4 round trips again.
+    assert_eq!(engine.stats().registry_requests - before, 4);
 
     // And back.
     engine.set_trust(env.trust("policy.json", 3));
     assert!(engine.verify(&reference, deadline()).await.verified);
 
-    // A snapshot with a store that does not load is refused (the old one stays).
+    // A policy naming a store that does not load gives a snapshot without it, which says so.
     env.write_policy("policy-broken.json", "nonexistent");
-    let err = TrustSnapshot::load(
+    let partial = TrustSnapshot::load(
         &env.dir.path().join("policy-broken.json"),
         &env.dir.path().join("store"),
         4,
     )
+    .unwrap();
+    assert_eq!(partial.load_errors().len(), 2);
+    let reason = partial.incomplete_reason().unwrap();
+    assert!(reason.contains("ca:nonexistent"), "{reason}");
+    // An invalid policy is an error: the caller keeps what it has.
+    std::fs::write(
+        env.dir.path().join("policy-typo.json"),
+        b"{\"version\": \"1.0\", \"trustPolicies\": [{\"name\": \"x\"}]}",
+    )
+    .unwrap();
+    let err = TrustSnapshot::load(
+        &env.dir.path().join("policy-typo.json"),
+        &env.dir.path().join("store"),
+        4,
+    )
     .unwrap_err();
-    assert!(err.to_string().contains("nonexistent"), "{err}");
+    assert!(err.to_string().contains("not valid"), "{err}");
     // The CLI's constructor tolerates it and says so.
     let doc = signet_notation::policy::parse_oci(
         &std::fs::read(env.dir.path().join("policy-broken.json")).unwrap(),
@@ -584,7 +600,15 @@ async fn online_revocation() {
 
     let online = || {
         let mut config = env.config();
-        config.revocation = Some(signet_engine::revocation::RevocationConfig::default());
+        // The CRL server is on loopback, which revocation fetches may reach only when allowed.
+        config.revocation = Some(signet_engine::revocation::RevocationConfig {
+            network: signet_engine::revocation::RevocationNetworkPolicy::new(
+                &["127.0.0.1/32".into()],
+                &[],
+            )
+            .unwrap(),
+            ..signet_engine::revocation::RevocationConfig::default()
+        });
         Engine::new(config, env.trust("policy.json", 1)).unwrap()
     };
     // Not revoked.
@@ -598,4 +622,220 @@ async fn online_revocation() {
     let message = &v.error.as_ref().unwrap().message;
     assert!(message.contains("CN=revocable signer"), "{message}");
     assert!(message.contains(&url), "{message}");
+}
+
+/// Trust removal takes effect: a store emptied on disk gives a new snapshot without it, the
+/// engine is not ready and says why, cached verdicts are dropped, and the signature that
+/// verified a moment ago is no longer trusted. Restoring the store restores both.
+#[tokio::test]
+async fn emptied_store_stops_being_trusted() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let signed = env.image("team/app", "removal").await;
+    env.sign("team/app", &signed).await;
+    let reference = env.reference("team/app:removal");
+    assert!(engine.verify(&reference, deadline()).await.verified);
+    assert!(engine.is_ready());
+    assert_eq!(engine.not_ready_reason(), None);
+
+    let ca_file = env.dir.path().join("store/x509/ca/test/ca.pem");
+    std::fs::remove_file(&ca_file).unwrap();
+    engine.set_trust(env.trust("policy.json", 2));
+    assert!(!engine.is_ready());
+    let reason = engine.not_ready_reason().unwrap();
+    assert!(reason.contains("ca:test"), "{reason}");
+    let v = engine.verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+
+    // The directory itself gone: the same.
+    std::fs::remove_dir(env.dir.path().join("store/x509/ca/test")).unwrap();
+    engine.set_trust(env.trust("policy.json", 3));
+    assert!(!engine.is_ready());
+    let v = engine.verify(&reference, deadline()).await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+
+    // Restored.
+    std::fs::create_dir_all(env.dir.path().join("store/x509/ca/test")).unwrap();
+    std::fs::write(&ca_file, env.ca.cert_pem()).unwrap();
+    engine.set_trust(env.trust("policy.json", 4));
+    assert!(engine.is_ready());
+    assert!(engine.verify(&reference, deadline()).await.verified);
+}
+
+/// Scope aliases: a reference written with another host case (or Docker Hub alias) selects
+/// the statement of the name containerd pulls from, whichever way the policy writes it.
+#[tokio::test]
+async fn scope_aliases_select_the_same_statement() {
+    let env = Env::start().await;
+    let port = env.front.server.addr.port();
+    let policy = serde_json::json!({
+        "version": "1.0",
+        "trustPolicies": [
+            {"name": "alias", "registryScopes": [format!("LocalHost:{port}/team/alias")],
+             "signatureVerification": {"level": "strict"},
+             "trustStores": ["ca:test"], "trustedIdentities": ["*"]},
+            {"name": "hub", "registryScopes": ["docker.io/nginx"],
+             "signatureVerification": {"level": "strict"},
+             "trustStores": ["ca:test"], "trustedIdentities": ["*"]}
+        ]
+    });
+    std::fs::write(env.dir.path().join("policy-alias.json"), policy.to_string()).unwrap();
+    let trust = env.trust("policy-alias.json", 1);
+    for hub in [
+        "nginx:1.27",
+        "docker.io/nginx",
+        "index.docker.io/library/nginx",
+        "registry-1.docker.io/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        "Index.Docker.io:443/nginx",
+    ] {
+        let r = signet_registry::Reference::parse(hub).unwrap();
+        assert_eq!(trust.select(&r).unwrap().name, "hub", "{hub}");
+    }
+
+    let mut config = env.config();
+    let host = format!("localhost:{port}");
+    config.registry.allow_plain_http(&host);
+    let mut dc = DockerConfig::default();
+    dc.insert(
+        &host,
+        Credential::Basic {
+            username: USER.into(),
+            password: PASS.into(),
+        },
+    );
+    config.registry.credentials = Arc::new(dc);
+    let engine = Engine::new(config, trust).unwrap();
+    let signed = env.image("team/alias", "v1").await;
+    env.sign("team/alias", &signed).await;
+    for written in [
+        format!("localhost:{port}/team/alias:v1"),
+        format!("LOCALHOST:{port}/team/alias:v1"),
+    ] {
+        let v = engine.verify(&written, deadline()).await;
+        assert!(v.verified, "{written}: {v:?}");
+        assert_eq!(v.policy.as_deref(), Some("alias"), "{written}");
+    }
+    // Another repository on the same host is not covered.
+    let v = engine
+        .verify(&format!("localhost:{port}/team/other:v1"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::NoTrustPolicy), "{v:?}");
+}
+
+/// Signatures are fetched and verified one at a time in discovery order, stopping at the
+/// first that verifies; when none does, every one is examined and the code is the one of
+/// the signature that got furthest.
+#[tokio::test]
+async fn signatures_one_at_a_time_until_one_verifies() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let stranger = TestCa::new("Stranger CA", KeyKind::P256)
+        .issue(&LeafOptions::new("stranger", KeyKind::P256));
+
+    let image = env.image("team/app", "many").await;
+    env.sign("team/app", &image).await;
+    for _ in 0..3 {
+        let envelope = env.envelope(&stranger, &image);
+        env.sign_with("team/app", &image, &image, envelope).await;
+    }
+    env.front.clear_seen();
+    let v = engine
+        .verify(&env.reference("team/app:many"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
+    let blobs = env
+        .front
+        .seen()
+        .iter()
+        .filter(|s| s.path.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs, 1, "envelopes fetched after one verified");
+    assert_eq!(v.signatures.len(), 1);
+
+    // None verifies: a tampered envelope (integrity), then an untrusted signer (got further).
+    let image = env.image("team/app", "none").await;
+    let tampered = env.sign("team/app", &image).await;
+    env.front.add_rule(Rule::new(
+        None,
+        &format!("/blobs/{}", tampered.envelope_digest),
+        1,
+        Action::Corrupt,
+    ));
+    let envelope = env.envelope(&stranger, &image);
+    env.sign_with("team/app", &image, &image, envelope).await;
+    env.front.clear_seen();
+    let v = engine
+        .verify(&env.reference("team/app:none"), deadline())
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::UntrustedSigner), "{v:?}");
+    assert_eq!(v.signatures.len(), 2);
+    assert_eq!(
+        v.signatures[0].error.as_ref().map(|e| e.code),
+        Some(ErrorCode::SignatureInvalid)
+    );
+}
+
+/// A hostile registry announcing a 32 MiB envelope and stalling on it holds the whole
+/// process-wide envelope budget: another verification waits for memory (TIMEOUT at its
+/// deadline, not cached) instead of adding its envelope on top; once the hostile one gives
+/// up, the other verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_memory_is_budgeted_process_wide() {
+    let env = Env::start().await;
+    let mut config = env.config();
+    config.max_envelope_bytes_in_flight = signet_registry::MAX_ENVELOPE_BYTES;
+    let engine = Arc::new(Engine::new(config, env.trust("policy.json", 1)).unwrap());
+    let good = env.image("team/app", "good").await;
+    env.sign("team/app", &good).await;
+    let hostile = env.image("team/app", "hostile").await;
+    let blob = env.front.add_phantom_signature(
+        "team/app",
+        &hostile,
+        &format!("sha256:{}", "ee".repeat(32)),
+        signet_registry::MAX_ENVELOPE_BYTES,
+    );
+    env.front.add_rule(Rule::new(
+        Some(Method::GET),
+        &blob,
+        usize::MAX,
+        Action::Stall,
+    ));
+
+    let hostile_run = {
+        let engine = engine.clone();
+        let reference = env.reference("team/app:hostile");
+        tokio::spawn(async move {
+            engine
+                .verify(&reference, Instant::now() + Duration::from_secs(4))
+                .await
+        })
+    };
+    let mut stalled = false;
+    for _ in 0..100 {
+        if env.front.seen().iter().any(|s| s.path.contains(&blob)) {
+            stalled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stalled, "the hostile envelope was never asked for");
+
+    let v = engine
+        .verify(
+            &env.reference("team/app:good"),
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    assert!(
+        v.error.as_ref().unwrap().message.contains("memory"),
+        "{v:?}"
+    );
+
+    let v = hostile_run.await.unwrap();
+    assert_eq!(code(&v), Some(ErrorCode::Timeout), "{v:?}");
+    let v = engine
+        .verify(&env.reference("team/app:good"), deadline())
+        .await;
+    assert!(v.verified, "{v:?}");
 }

@@ -13,8 +13,10 @@
 //!
 //! The first component is a domain when it contains `.` or `:`, is `localhost`, or is an
 //! IPv6 literal in brackets; otherwise the reference is on Docker Hub (`docker.io`), and a
-//! single-component Hub name gets the `library/` prefix. The name (domain + path) is at most
-//! 255 characters.
+//! single-component Hub name gets the `library/` prefix. The registry is named canonically
+//! ([`signet_notation::policy::canonical_registry`]): host lower-cased, port `443` dropped,
+//! `index.docker.io` and `registry-1.docker.io` are `docker.io`. The name (domain + path) is
+//! at most 255 characters.
 
 use std::fmt;
 
@@ -90,11 +92,10 @@ impl Reference {
             }
             _ => (DOCKER_HUB.to_owned(), name.to_owned()),
         };
-        let registry = if registry == "index.docker.io" {
-            DOCKER_HUB.to_owned()
-        } else {
-            registry
-        };
+        // One name per registry, the one trust-policy scopes are matched against (host
+        // lower-cased, `:443` dropped, Docker Hub's aliases folded into `docker.io`): an
+        // alias must not select another statement than the name containerd pulls from.
+        let registry = signet_notation::policy::canonical_registry(&registry);
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
         } else {
@@ -324,6 +325,17 @@ mod tests {
         assert_eq!(ok("bitnami/redis").repository(), "bitnami/redis");
         assert_eq!(ok("docker.io/nginx").repository(), "library/nginx");
         assert_eq!(ok("index.docker.io/nginx").registry(), "docker.io");
+        assert_eq!(
+            ok("registry-1.docker.io/nginx:1").to_string(),
+            "docker.io/library/nginx:1"
+        );
+        assert_eq!(ok("MyReg.io:443/team/app").name(), "myreg.io/team/app");
+        assert_eq!(ok("MyReg.io:443/team/app").api_host(), "myreg.io");
+        assert_eq!(
+            ok("myreg.io:5000/team/app").name(),
+            "myreg.io:5000/team/app"
+        );
+        assert_eq!(ok("[::1]:443/x").registry(), "[::1]");
     }
 
     #[test]
@@ -354,9 +366,10 @@ mod tests {
         );
         let pinned = ok("app:v2").with_digest(D);
         assert_eq!(pinned.to_string(), format!("docker.io/library/app:v2@{D}"));
+        // Hosts are case-insensitive: one canonical (lower-case) name.
         assert_eq!(
             ok("Registry.Example.COM/app").registry(),
-            "Registry.Example.COM"
+            "registry.example.com"
         );
     }
 

@@ -777,3 +777,167 @@ async fn lies_and_faults() {
         "{err}"
     );
 }
+
+/// A `Retry-After` of `u64::MAX` seconds is a refusal to wait, not an overflow; and one 404
+/// from the referrers API puts the host on the tag-schema fallback for a while, not forever.
+#[tokio::test]
+async fn huge_retry_after_and_bounded_referrers_fallback() {
+    let pki = TestPki::new();
+    let reg = Registry::start(&pki, RegistryAuth::None).await;
+    let pusher = Pusher::new(&reg.url(), pki.client_config(), None);
+    let image = pusher.image("fallback", "v1").await;
+    let sig = pusher
+        .signature(
+            "fallback",
+            &image,
+            &signer(),
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            false,
+        )
+        .await;
+    // The referrers API is off at first: the backend answers 404.
+    let front = Front::start(
+        &reg.url(),
+        pki.client_config(),
+        ReferrersMode {
+            enabled: false,
+            ..ReferrersMode::default()
+        },
+    )
+    .await;
+    front.add_referrer("fallback", &image.digest, sig.entry());
+    let mut config = RegistryConfig::default();
+    config.allow_plain_http(&front.host);
+    config.referrers_fallback_ttl = Duration::from_millis(300);
+    let c = RegistryClient::new(config).unwrap();
+    let r = Reference::parse(&format!("{}/fallback:v1", front.host)).unwrap();
+
+    front.add_rule(Rule::new(
+        Some(Method::HEAD),
+        "/manifests/",
+        1,
+        Action::Respond {
+            status: 429,
+            headers: vec![("retry-after", u64::MAX.to_string())],
+            body: vec![],
+        },
+    ));
+    let err = c.resolve(&r, deadline()).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::RateLimited { status: 429, .. }),
+        "{err}"
+    );
+    let desc = c.resolve(&r, deadline()).await.unwrap();
+
+    // One 404: the fallback (no tag-schema index: nothing found), remembered for a while.
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    assert!(sigs.signatures.is_empty());
+    front.set_mode(ReferrersMode::default());
+    front.clear_seen();
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    assert!(
+        !front.seen().iter().any(|s| s.path.contains("/referrers/")),
+        "asked again within the fallback period: {:?}",
+        front.seen()
+    );
+
+    // After the period the referrers API is asked again, and it now answers.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::ReferrersApi);
+    assert_eq!(sigs.signatures.len(), 1);
+    // Once it has answered, a single 404 does not switch the host over.
+    front.set_mode(ReferrersMode {
+        enabled: false,
+        ..ReferrersMode::default()
+    });
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::TagSchema);
+    front.set_mode(ReferrersMode::default());
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.discovery, Discovery::ReferrersApi);
+}
+
+/// A hostile registry announcing a 32 MiB envelope and stalling holds the client's whole
+/// body budget: another body waits (TIMEOUT at its deadline) instead of being read on top;
+/// once the hostile request gives up, it is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_budget_is_shared_by_all_requests() {
+    let pki = TestPki::new();
+    let reg = Registry::start(&pki, RegistryAuth::None).await;
+    let pusher = Pusher::new(&reg.url(), pki.client_config(), None);
+    let image = pusher.image("budget", "v1").await;
+    let good = pusher
+        .signature(
+            "budget",
+            &image,
+            &signer(),
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            false,
+        )
+        .await;
+    let front = Front::start(&reg.url(), pki.client_config(), ReferrersMode::default()).await;
+    front.add_referrer("budget", &image.digest, good.entry());
+    let max = signet_registry::MAX_ENVELOPE_BYTES;
+    let phantom_digest = format!("sha256:{}", "ee".repeat(32));
+    let blob = front.add_phantom_signature("budget", &image, &phantom_digest, max);
+    front.add_rule(Rule::new(
+        Some(Method::GET),
+        &blob,
+        usize::MAX,
+        Action::StallDeclaring(max + 1),
+    ));
+    let mut config = RegistryConfig::default();
+    config.allow_plain_http(&front.host);
+    config.max_body_bytes_in_flight = max + 1024;
+    let c = RegistryClient::new(config).unwrap();
+    let r = Reference::parse(&format!("{}/budget:v1", front.host)).unwrap();
+    let desc = c.resolve(&r, deadline()).await.unwrap();
+    let sigs = c.signatures(&r, &desc, deadline()).await.unwrap();
+    assert_eq!(sigs.signatures.len(), 2, "{sigs:?}");
+    let phantom = sigs
+        .signatures
+        .iter()
+        .find(|s| s.envelope.digest == phantom_digest)
+        .unwrap()
+        .clone();
+    let honest = sigs
+        .signatures
+        .iter()
+        .find(|s| s.envelope.digest == good.envelope_digest)
+        .unwrap()
+        .clone();
+
+    let hostile = {
+        let (c, r) = (c.clone(), r.clone());
+        tokio::spawn(async move {
+            c.fetch_envelope(&r, &phantom, Instant::now() + Duration::from_secs(4))
+                .await
+        })
+    };
+    // The hostile request has its headers and holds the whole budget.
+    let mut held = false;
+    for _ in 0..100 {
+        if c.body_budget_available() == 0 {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(held, "{} bytes left", c.body_budget_available());
+    let err = c
+        .fetch_envelope(&r, &honest, Instant::now() + Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegistryError::Timeout { .. }), "{err}");
+    let err = hostile.await.unwrap().unwrap_err();
+    assert!(matches!(err, RegistryError::Timeout { .. }), "{err}");
+    assert_eq!(
+        c.fetch_envelope(&r, &honest, deadline()).await.unwrap(),
+        good.envelope
+    );
+}

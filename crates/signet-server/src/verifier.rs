@@ -149,6 +149,14 @@ impl EngineVerifier {
                 });
         match result {
             Ok(()) => {
+                if let Some(why) = self
+                    .engine
+                    .load()
+                    .as_ref()
+                    .and_then(|e| e.not_ready_reason())
+                {
+                    tracing::error!(error = %why, "trust material applied without a store it names: not ready");
+                }
                 state.generation = generation;
                 state.applied = Some(fp);
                 state.failed = None;
@@ -202,7 +210,12 @@ impl ImageVerifier for EngineVerifier {
     }
 
     fn not_ready_reason(&self) -> Option<String> {
-        self.last_error()
+        self.last_error().or_else(|| {
+            self.engine
+                .load()
+                .as_ref()
+                .and_then(|e| e.not_ready_reason())
+        })
     }
 
     fn trust_generation(&self) -> u64 {

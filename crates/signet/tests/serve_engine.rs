@@ -1,7 +1,7 @@
 //! `signet serve` with the real verification engine against Debian's real `docker-registry`:
 //! verified / unsigned / untrusted answers on all three endpoints, and a trust policy reload
 //! (Kubernetes-style `..data` swap) that changes answers and readiness without a restart,
-//! while a bad new policy keeps the old one.
+//! while an invalid new policy keeps the old one and a missing store takes trust away.
 //!
 //! NOTE: this file needs the engine pipeline (`signet-engine`, issue #4's other half). While
 //! `TrustSnapshot::load` / `Engine::new` are stubs, the server never becomes ready and the
@@ -148,10 +148,16 @@ async fn real_verdicts_and_trust_reload() {
         .unwrap()
         .contains("SIGNATURE_NOT_FOUND"));
 
-    // A bad new policy (names a store that does not exist): the old one stays.
+    // An invalid new policy (a typo): the old one stays.
     k8s_mount(
         &dir.path().join("policy"),
-        &[("trustpolicy.json", &policy(&repo, "ca:missing"))],
+        &[(
+            "trustpolicy.json",
+            &String::from_utf8(policy(&repo, "ca:test"))
+                .unwrap()
+                .replace("\"strict\"", "\"strickt\"")
+                .into_bytes(),
+        )],
     );
     assert!(
         eventually(Duration::from_secs(10), async || {
@@ -173,6 +179,35 @@ async fn real_verdicts_and_trust_reload() {
     .await
     .unwrap();
     assert_eq!(v["response"]["items"][0]["value"]["verified"], true, "{v}");
+
+    // A valid policy naming a store that does not exist: applied without it, so trust
+    // removal takes effect; not ready, with the reason, and the signer is not trusted.
+    k8s_mount(
+        &dir.path().join("policy"),
+        &[("trustpolicy.json", &policy(&repo, "ca:missing"))],
+    );
+    assert!(
+        eventually(Duration::from_secs(10), async || probe(probes, "/readyz")
+            .await
+            .0
+            == 503)
+        .await
+    );
+    let (_, body) = probe(probes, "/readyz").await;
+    assert!(body.contains("ca:missing"), "{body}");
+    let (_, v) = call(
+        serve.addr,
+        gk.clone(),
+        "POST",
+        "/v1/verify",
+        &provider_request(&[&signed_ref]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        v["response"]["items"][0]["value"]["error"]["code"], "UNTRUSTED_SIGNER",
+        "{v}"
+    );
 
     // A good new policy that no longer covers the repository: answers change, no restart.
     k8s_mount(
@@ -196,8 +231,9 @@ async fn real_verdicts_and_trust_reload() {
     );
     let (_, text) = probe(probes, "/metrics").await;
     assert!(
-        text.contains("signet_reloads_total{what=\"trust\",result=\"ok\"} 1"),
+        text.contains("signet_reloads_total{what=\"trust\",result=\"ok\"} 2"),
         "{text}"
     );
-    assert!(text.contains("signet_trust_generation 2"), "{text}");
+    assert!(text.contains("signet_trust_generation 3"), "{text}");
+    assert_eq!(probe(probes, "/readyz").await.0, 200);
 }

@@ -8,9 +8,15 @@
 //! repeated attribute type; `S` is an alias of `ST`; `C`, `ST` and `O` are mandatory.
 //!
 //! A leaf matches when every attribute of the policy DN is present in its subject with an
-//! equal value (subset match). Signet deviation (b): the leaf subject may repeat attributes
-//! (two `OU`s) and carry uncommon ones (`emailAddress`, `DC`, ...), which notation-go
-//! refuses to match at all.
+//! equal value (subset match). The leaf subject is read the way notation-go reads Go's
+//! rendering of it (`pkix.Name.String()`): a standard attribute type other than `CN` and
+//! `SERIALNUMBER` that appears more than once (two `OU`s, two `O`s) is rendered as one
+//! multi-valued RDN, which notation-go's DN parser refuses, so such a leaf matches no
+//! `x509.subject` identity (only `*`); a repeated `CN` or `SERIALNUMBER` counts with its
+//! last value only. Accepting "any of the values" would let a CA-issued leaf saying
+//! `O=Evil, O=Trusted` pass a policy naming `O=Trusted`. Signet deviation (b) remains for
+//! uncommon attribute types (`emailAddress`, `DC`, ...), which notation-go renders as
+//! `=#` hex and refuses: Signet matches them by name or OID.
 
 use std::fmt;
 
@@ -306,11 +312,45 @@ impl LeafAttribute {
     }
 }
 
+/// Standard attribute types Go renders with their last value only (`pkix.Name` keeps one
+/// `CommonName` and one `SerialNumber`).
+const SINGLE_VALUED: [&str; 2] = ["CN", "SERIALNUMBER"];
+
 /// The leaf subject's attributes with decoded string values; `None` when notation-go could
 /// not match any `x509.subject` identity against this subject for a reason that is not
-/// deviation (b): a standard attribute's value contains `=#`, which notation-go refuses
-/// after rendering the subject as a string.
+/// deviation (b): a standard attribute's value contains `=#`, or a standard attribute type
+/// (other than `CN`, `SERIALNUMBER`) is repeated, both of which notation-go refuses after
+/// rendering the subject as a string.
 fn leaf_attributes(leaf: &Certificate) -> Option<Vec<LeafAttribute>> {
+    let mut out = all_leaf_attributes(leaf)?;
+    for (i, attr) in out.iter().enumerate() {
+        let Some(name) = attr.standard else {
+            continue;
+        };
+        let repeated = out
+            .iter()
+            .skip(i + 1)
+            .any(|later| later.standard == Some(name));
+        if repeated && !SINGLE_VALUED.contains(&name) {
+            return None;
+        }
+    }
+    // Go keeps the last CN / SERIALNUMBER.
+    let mut keep = vec![true; out.len()];
+    for (i, attr) in out.iter().enumerate() {
+        if let Some(name) = attr.standard.filter(|n| SINGLE_VALUED.contains(n)) {
+            keep[i] = !out
+                .iter()
+                .skip(i + 1)
+                .any(|later| later.standard == Some(name));
+        }
+    }
+    let mut keep = keep.into_iter();
+    out.retain(|_| keep.next().unwrap_or(true));
+    Some(out)
+}
+
+fn all_leaf_attributes(leaf: &Certificate) -> Option<Vec<LeafAttribute>> {
     let cert = leaf.x509();
     let mut out = Vec::new();
     for rdn in cert.subject().iter() {
@@ -447,6 +487,36 @@ mod tests {
         let b = dn("C=US,ST=WA,O=MyOrg,X=Y");
         assert!(a.is_subset_of(&b));
         assert!(!b.is_subset_of(&a));
+    }
+
+    #[test]
+    fn repeated_leaf_attributes_as_notation_go() {
+        // C=US, ST=WA, O=Signet Test, OU=builders, OU=attackers, CN=first, CN=repeated subject
+        let leaf = Certificate::parse_pem(include_bytes!(
+            "../../tests/data/identity/repeated-ou-cn.pem"
+        ))
+        .unwrap()
+        .remove(0);
+        // Two OUs: Go renders "OU=builders+OU=attackers", which notation-go refuses; no
+        // x509.subject identity matches, not even one that does not name OU.
+        for identity in [
+            "C=US,ST=WA,O=Signet Test",
+            "C=US,ST=WA,O=Signet Test,OU=builders",
+            "C=US,ST=WA,O=Signet Test,OU=attackers",
+        ] {
+            assert!(!dn(identity).matches_certificate(&leaf), "{identity}");
+        }
+    }
+
+    #[test]
+    fn repeated_common_name_counts_with_its_last_value() {
+        // C=US, ST=WA, O=Signet Test, OU=builders, CN=first, CN=last
+        let leaf =
+            Certificate::parse_pem(include_bytes!("../../tests/data/identity/repeated-cn.pem"))
+                .unwrap()
+                .remove(0);
+        assert!(dn("C=US,ST=WA,O=Signet Test,OU=builders,CN=last").matches_certificate(&leaf));
+        assert!(!dn("C=US,ST=WA,O=Signet Test,CN=first").matches_certificate(&leaf));
     }
 
     #[test]

@@ -58,7 +58,98 @@ fn is_digest(d: &str) -> bool {
     alg_ok && enc_ok
 }
 
+/// The registry name containerd pulls from for a registry written `domain`: host
+/// lower-cased (DNS is case-insensitive), the default HTTPS port `:443` dropped, and Docker
+/// Hub's aliases (`index.docker.io`, `registry-1.docker.io`) named `docker.io`.
+pub fn canonical_registry(domain: &str) -> String {
+    let lower = domain.to_ascii_lowercase();
+    let host = lower.strip_suffix(":443").unwrap_or(&lower);
+    match host {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_owned(),
+        _ => host.to_owned(),
+    }
+}
+
+/// The canonical form of a repository name `domain/path` (a reference's repository or a
+/// trust-policy registry scope): [`canonical_registry`] for the domain, and the `library/`
+/// prefix for a single-component Docker Hub path. Anything without a `/` (the `*` scope) is
+/// returned as is.
+pub fn canonical_repository(name: &str) -> String {
+    let Some((domain, path)) = name.split_once('/') else {
+        return name.to_owned();
+    };
+    let registry = canonical_registry(domain);
+    if registry == DOCKER_HUB && !path.contains('/') {
+        format!("{registry}/library/{path}")
+    } else {
+        format!("{registry}/{path}")
+    }
+}
+
+const DOCKER_HUB: &str = "docker.io";
+
 impl TrustPolicyDocument {
+    /// The statement applicable to the repository `registry/repo` with both sides in
+    /// canonical form ([`canonical_repository`]): `MyReg.io/x`, `myreg.io:443/x` and
+    /// `myreg.io/x` select the same statement, as do `index.docker.io/nginx`,
+    /// `registry-1.docker.io/library/nginx` and `docker.io/library/nginx`, whichever way the
+    /// policy writes its scope. An exact scope beats `*`. Two statements whose scopes name
+    /// the same canonical repository make the choice ambiguous: an error (see
+    /// [`TrustPolicyDocument::canonical_scope_conflict`]).
+    pub fn select_for_repository(&self, repository: &str) -> Result<&Statement, PolicyError> {
+        validate_scope_format(repository).map_err(|e| {
+            PolicyError::InvalidReference(format!(
+                "repository {repository:?} could not be parsed: {e}"
+            ))
+        })?;
+        let wanted = canonical_repository(repository);
+        let mut wildcard = None;
+        let mut exact: Option<&Statement> = None;
+        for st in &self.statements {
+            if let Scope::Registry(scopes) = &st.scope {
+                if scopes.iter().any(|s| s == "*") {
+                    wildcard = Some(st);
+                } else if scopes.iter().any(|s| canonical_repository(s) == wanted) {
+                    if let Some(first) = exact {
+                        return Err(PolicyError::Invalid(format!(
+                            "trust policy statements {:?} and {:?} both apply to {wanted:?} (their registry scopes name the same repository once host case, port 443 and Docker Hub aliases are normalised); keep it in one statement",
+                            first.name, st.name
+                        )));
+                    }
+                    exact = Some(st);
+                }
+            }
+        }
+        exact.or(wildcard).ok_or_else(|| {
+            PolicyError::NoApplicableStatement(format!(
+                "repository {wanted:?} has no applicable oci trust policy statement: no statement lists registry scope {wanted:?} and none uses '*'; add {wanted:?} to a statement's \"registryScopes\""
+            ))
+        })
+    }
+
+    /// Two registry scopes of different statements that name the same repository in
+    /// canonical form (e.g. `docker.io/nginx` and `docker.io/library/nginx`), as
+    /// `(statement, statement, canonical repository)`; a service refuses such a policy.
+    pub fn canonical_scope_conflict(&self) -> Option<(String, String, String)> {
+        let mut owners: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        for st in &self.statements {
+            if let Scope::Registry(scopes) = &st.scope {
+                for scope in scopes.iter().filter(|s| *s != "*") {
+                    let canonical = canonical_repository(scope);
+                    match owners.get(canonical.as_str()) {
+                        Some(owner) if *owner != st.name => {
+                            return Some((owner.to_string(), st.name.clone(), canonical))
+                        }
+                        _ => {
+                            owners.insert(canonical, &st.name);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// OCI: the statement applicable to an artifact reference
     /// (`registry/repo[:tag]@digest`); an exact repository scope beats `*`.
     pub fn select_for_reference(&self, reference: &str) -> Result<&Statement, PolicyError> {
@@ -262,12 +353,86 @@ mod tests {
             doc.select_for_reference("r.io/b@sha256:x").unwrap().name,
             "w"
         );
-        // No docker.io normalisation.
+        // No docker.io normalisation here (notation-go's function; the engine uses
+        // select_for_repository).
         assert_eq!(
             doc.select_for_reference("docker.io/library/a@sha256:x")
                 .unwrap()
                 .name,
             "w"
         );
+    }
+
+    #[test]
+    fn canonical_names() {
+        for (written, canonical) in [
+            ("MyReg.io/x", "myreg.io/x"),
+            ("myreg.io:443/x", "myreg.io/x"),
+            ("MYREG.IO:443/x/y", "myreg.io/x/y"),
+            ("myreg.io:5000/x", "myreg.io:5000/x"),
+            ("myreg.io:4430/x", "myreg.io:4430/x"),
+            ("docker.io/nginx", "docker.io/library/nginx"),
+            ("index.docker.io/nginx", "docker.io/library/nginx"),
+            (
+                "registry-1.docker.io/library/nginx",
+                "docker.io/library/nginx",
+            ),
+            ("Index.Docker.io:443/team/app", "docker.io/team/app"),
+            ("ghcr.io/nginx", "ghcr.io/nginx"),
+            ("*", "*"),
+        ] {
+            assert_eq!(canonical_repository(written), canonical, "{written}");
+        }
+    }
+
+    #[test]
+    fn aliases_select_the_same_statement() {
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [
+            statement_json("w", &["*"]),
+            statement_json("mine", &["MyReg.io:443/team/app"]),
+            statement_json("hub", &["docker.io/nginx"]),
+            statement_json("hub-team", &["index.docker.io/team/app"]),
+        ]});
+        let doc = parse_oci(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert_eq!(doc.canonical_scope_conflict(), None);
+        for (repository, statement) in [
+            ("myreg.io/team/app", "mine"),
+            ("MyReg.io/team/app", "mine"),
+            ("myreg.io:443/team/app", "mine"),
+            ("myreg.io:5000/team/app", "w"),
+            ("docker.io/library/nginx", "hub"),
+            ("index.docker.io/nginx", "hub"),
+            ("registry-1.docker.io/library/nginx", "hub"),
+            ("docker.io/nginx", "hub"),
+            ("docker.io/team/app", "hub-team"),
+            ("registry-1.docker.io/team/app", "hub-team"),
+            ("docker.io/library/redis", "w"),
+        ] {
+            assert_eq!(
+                doc.select_for_repository(repository).unwrap().name,
+                statement,
+                "{repository}"
+            );
+        }
+        assert!(matches!(
+            doc.select_for_repository("not a repository"),
+            Err(PolicyError::InvalidReference(_))
+        ));
+
+        // Two statements naming one repository through aliases: refused, not a coin toss.
+        let doc = serde_json::json!({"version": "1.0", "trustPolicies": [
+            statement_json("a", &["docker.io/nginx"]),
+            statement_json("b", &["docker.io/library/nginx"]),
+        ]});
+        let doc = parse_oci(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        let (a, b, repo) = doc.canonical_scope_conflict().unwrap();
+        assert_eq!(
+            (a.as_str(), b.as_str(), repo.as_str()),
+            ("a", "b", "docker.io/library/nginx")
+        );
+        assert!(matches!(
+            doc.select_for_repository("docker.io/library/nginx"),
+            Err(PolicyError::Invalid(_))
+        ));
     }
 }

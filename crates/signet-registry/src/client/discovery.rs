@@ -22,16 +22,30 @@ impl Inner {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .referrers;
-        let listed = if known == Some(false) {
-            None
-        } else {
-            self.referrers(repository, &subject.digest, deadline)
-                .await?
+        let now = Instant::now();
+        let listed = match known {
+            ReferrersSupport::FallbackUntil(until) if now < until => None,
+            _ => {
+                self.referrers(repository, &subject.digest, deadline)
+                    .await?
+            }
+        };
+        // A 404 puts the host on the tag-schema fallback for a while only (a registry
+        // upgraded, or a proxy that answered 404 once, gets the referrers API again); a host
+        // whose referrers API has answered keeps it, one 404 uses the fallback for this call.
+        let learnt = match (listed.is_some(), known) {
+            (true, _) => ReferrersSupport::Supported,
+            (false, ReferrersSupport::Supported) => ReferrersSupport::Supported,
+            (false, ReferrersSupport::FallbackUntil(until)) if now < until => known,
+            (false, _) => ReferrersSupport::FallbackUntil(
+                now.checked_add(self.config.referrers_fallback_ttl)
+                    .unwrap_or(now),
+            ),
         };
         host.state
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .referrers = Some(listed.is_some() || known == Some(true));
+            .referrers = learnt;
         let (candidates, discovery) = match listed {
             Some(list) => (list, Discovery::ReferrersApi),
             None => (

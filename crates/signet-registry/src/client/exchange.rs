@@ -58,7 +58,7 @@ impl Inner {
                     let delay = transport::backoff(attempt);
                     if transport::retryable(&e)
                         && attempt < self.config.max_retries
-                        && Instant::now() + delay < req.deadline
+                        && fits_before(delay, req.deadline)
                     {
                         attempt += 1;
                         tokio::time::sleep(delay).await;
@@ -126,7 +126,7 @@ impl Inner {
             if matches!(status.as_u16(), 429 | 502 | 503 | 504) {
                 let retry_after = transport::retry_after(&headers);
                 let delay = retry_after.unwrap_or_else(|| transport::backoff(attempt));
-                if attempt < self.config.max_retries && Instant::now() + delay < req.deadline {
+                if attempt < self.config.max_retries && fits_before(delay, req.deadline) {
                     attempt += 1;
                     drop(response);
                     tokio::time::sleep(delay).await;
@@ -149,11 +149,12 @@ impl Inner {
                     headers,
                     body: Bytes::new(),
                     host: authority,
+                    _budget: None,
                 });
             }
-            if let Some(len) =
-                header_str(&headers, "content-length").and_then(|l| l.parse::<u64>().ok())
-            {
+            let declared =
+                header_str(&headers, "content-length").and_then(|l| l.parse::<u64>().ok());
+            if let Some(len) = declared {
                 if len > limit && status.is_success() {
                     return Err(RegistryError::TooLarge {
                         host: authority,
@@ -162,6 +163,16 @@ impl Inner {
                     });
                 }
             }
+            // A body is read only once its size (as declared, else the limit) fits in the
+            // process-wide budget: many large answers at once wait instead of piling up.
+            let budget = if status.is_success() {
+                Some(
+                    self.body_budget(declared.unwrap_or(limit).min(limit))
+                        .await?,
+                )
+            } else {
+                None
+            };
             let body =
                 match transport::read_capped(response.into_body(), limit, &authority, req.what)
                     .await
@@ -175,6 +186,7 @@ impl Inner {
                 headers,
                 body,
                 host: authority,
+                _budget: budget,
             });
         }
     }
@@ -276,8 +288,7 @@ impl Inner {
                 home.state
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .tokens
-                    .insert(scope.to_owned(), (token.clone(), until));
+                    .store_token(scope, token.clone(), until);
                 Ok(Some(format!("Bearer {token}")))
             }
         }
@@ -420,4 +431,11 @@ impl Inner {
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
         Ok((token, lifetime))
     }
+}
+
+/// Whether waiting `delay` from now still ends before `deadline`. Compared as durations: a
+/// registry's `Retry-After` is arbitrary (up to `u64::MAX` seconds), and adding it to an
+/// `Instant` would overflow.
+fn fits_before(delay: Duration, deadline: Instant) -> bool {
+    delay < deadline.saturating_duration_since(Instant::now())
 }

@@ -45,6 +45,13 @@ pub const MAX_ENVELOPE_BYTES: u64 = signet_notation::MAX_ENVELOPE_BYTES as u64;
 /// Largest token-service or error answer read.
 const MAX_SMALL_BODY: u64 = 1024 * 1024;
 const MAX_REDIRECTS: u32 = 5;
+/// Hosts (registries, token services, blob stores redirected to) with a pooled client and
+/// learnt authentication kept at once; the least recently used goes first. Image
+/// references come from outside, so without a bound every new host name would stay.
+const MAX_HOSTS: usize = 256;
+/// Bearer tokens (one per repository scope) kept per host; expired ones go first, then
+/// the one expiring soonest.
+const MAX_TOKENS_PER_HOST: usize = 1024;
 const MAX_REFERRER_PAGES: usize = 20;
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 const USER_AGENT: &str = concat!("signet/", env!("CARGO_PKG_VERSION"));
@@ -71,6 +78,13 @@ pub struct RegistryConfig {
     /// registry's credentials, besides the registry's own host. Keyed by registry
     /// (`Reference::registry()`). Default: Docker Hub's `auth.docker.io`.
     pub token_realms: HashMap<String, Vec<String>>,
+    /// How long a host whose referrers API answered 404 is served by the tag-schema
+    /// fallback without asking again (default 10 min).
+    pub referrers_fallback_ttl: Duration,
+    /// Bytes of successful answer bodies (manifests, referrers pages, envelopes) held at
+    /// once by this client, across all requests (default 96 MiB; at least one envelope of
+    /// the largest size). A request waits for its share, within its deadline.
+    pub max_body_bytes_in_flight: u64,
 }
 
 impl Default for RegistryConfig {
@@ -87,6 +101,8 @@ impl Default for RegistryConfig {
                 "docker.io".to_owned(),
                 vec!["auth.docker.io".to_owned()],
             )]),
+            referrers_fallback_ttl: Duration::from_secs(600),
+            max_body_bytes_in_flight: 96 * 1024 * 1024,
         }
     }
 }
@@ -172,6 +188,11 @@ struct Inner {
     default_tls: Arc<rustls::ClientConfig>,
     hosts: Mutex<HashMap<String, Arc<Host>>>,
     round_trips: AtomicU64,
+    /// A clock of host uses: each use takes the next tick.
+    ticks: AtomicU64,
+    /// KiB of answer bodies held (`RegistryConfig::max_body_bytes_in_flight`).
+    body_kib: Arc<tokio::sync::Semaphore>,
+    body_kib_total: u32,
 }
 
 /// One host: its pooled client and what we learnt about its authentication.
@@ -180,6 +201,8 @@ struct Host {
     scheme: &'static str,
     http: HttpClient,
     state: Mutex<HostState>,
+    /// When it was last used, as a tick of `Inner::ticks` (for eviction).
+    last_used: AtomicU64,
 }
 
 impl std::fmt::Debug for Host {
@@ -191,13 +214,49 @@ impl std::fmt::Debug for Host {
     }
 }
 
+impl HostState {
+    /// Keeps a bearer token for `scope` until `until`, within [`MAX_TOKENS_PER_HOST`].
+    fn store_token(&mut self, scope: &str, token: String, until: Instant) {
+        if !self.tokens.contains_key(scope) && self.tokens.len() >= MAX_TOKENS_PER_HOST {
+            let now = Instant::now();
+            self.tokens.retain(|_, (_, until)| *until > now);
+            while self.tokens.len() >= MAX_TOKENS_PER_HOST {
+                let soonest = self
+                    .tokens
+                    .iter()
+                    .min_by_key(|(_, (_, until))| *until)
+                    .map(|(scope, _)| scope.clone());
+                match soonest {
+                    Some(scope) => {
+                        self.tokens.remove(&scope);
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.tokens.insert(scope.to_owned(), (token, until));
+    }
+}
+
 #[derive(Default)]
 struct HostState {
     challenge: Option<Challenge>,
     /// Bearer tokens by scope, with the instant they stop being used.
     tokens: HashMap<String, (String, Instant)>,
-    /// Whether the referrers API answered (Some(true)) or 404 (Some(false)).
-    referrers: Option<bool>,
+    /// What the host's referrers API did last.
+    referrers: ReferrersSupport,
+}
+
+/// Whether a host serves the OCI referrers API, as far as we know.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum ReferrersSupport {
+    /// Not asked yet (or the fallback period ended).
+    #[default]
+    Unknown,
+    /// It answered once: always asked.
+    Supported,
+    /// It answered 404: the tag-schema fallback is used without asking until then.
+    FallbackUntil(Instant),
 }
 
 /// An answer, body read.
@@ -207,6 +266,8 @@ struct Fetched {
     body: Bytes,
     /// The authority that finally answered (after redirects).
     host: String,
+    /// The share of the process-wide body budget this body holds, until it is dropped.
+    _budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What one logical request is.
@@ -224,6 +285,14 @@ struct Req<'a> {
 impl RegistryClient {
     /// A client with `config`; fails on an unusable TLS configuration.
     pub fn new(config: RegistryConfig) -> Result<RegistryClient, RegistryError> {
+        if config.max_body_bytes_in_flight < MAX_ENVELOPE_BYTES + 1024 {
+            return Err(RegistryError::Config(format!(
+                "max_body_bytes_in_flight must be at least {} (one envelope of the largest size)",
+                MAX_ENVELOPE_BYTES + 1024
+            )));
+        }
+        let body_kib_total =
+            u32::try_from(config.max_body_bytes_in_flight.div_ceil(1024)).unwrap_or(u32::MAX);
         let default_tls = transport::tls_config(&config.extra_roots)?;
         for certs in config.host_roots.values() {
             let mut all = config.extra_roots.clone();
@@ -236,8 +305,17 @@ impl RegistryClient {
                 default_tls,
                 hosts: Mutex::new(HashMap::new()),
                 round_trips: AtomicU64::new(0),
+                ticks: AtomicU64::new(0),
+                body_kib: Arc::new(tokio::sync::Semaphore::new(body_kib_total as usize)),
+                body_kib_total,
             }),
         })
+    }
+
+    /// Bytes of the body budget ([`RegistryConfig::max_body_bytes_in_flight`]) not held
+    /// by a request now (in whole KiB).
+    pub fn body_budget_available(&self) -> u64 {
+        self.inner.body_kib.available_permits() as u64 * 1024
     }
 
     /// HTTP requests sent so far (every one: token fetches, retries and redirects included).
@@ -311,9 +389,23 @@ async fn with_deadline<T>(
 
 impl Inner {
     fn host(&self, authority: &str) -> Result<Arc<Host>, RegistryError> {
+        let now = self.ticks.fetch_add(1, Ordering::Relaxed);
         let mut hosts = self.hosts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(h) = hosts.get(authority) {
+            h.last_used.store(now, Ordering::Relaxed);
             return Ok(h.clone());
+        }
+        while hosts.len() >= MAX_HOSTS {
+            let oldest = hosts
+                .iter()
+                .min_by_key(|(_, h)| h.last_used.load(Ordering::Relaxed))
+                .map(|(a, _)| a.clone());
+            match oldest {
+                Some(a) => {
+                    hosts.remove(&a);
+                }
+                None => break,
+            }
         }
         let plain = self.config.plain_http.contains(authority);
         let tls = match self.config.host_roots.get(authority) {
@@ -329,9 +421,25 @@ impl Inner {
             scheme: if plain { "http" } else { "https" },
             http: transport::http_client(tls, plain),
             state: Mutex::new(HostState::default()),
+            last_used: AtomicU64::new(now),
         });
         hosts.insert(authority.to_owned(), host.clone());
         Ok(host)
+    }
+
+    /// Waits for `bytes` of the body budget (the caller's deadline bounds the wait).
+    async fn body_budget(
+        &self,
+        bytes: u64,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, RegistryError> {
+        let kib = u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.body_kib_total);
+        self.body_kib
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|_| RegistryError::Config("the registry client is shutting down".into()))
     }
 
     fn count(&self) {
@@ -505,7 +613,7 @@ impl Inner {
             });
         }
         check_digest(&what, &blob.digest, &got.body)?;
-        Ok(got.body.to_vec())
+        Ok(Vec::from(got.body))
     }
 }
 
@@ -595,6 +703,40 @@ fn error_text(body: &[u8]) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_are_bounded_least_recently_used_first() {
+        let client = RegistryClient::new(RegistryConfig::default()).unwrap();
+        let inner = &client.inner;
+        let keep = inner.host("keep.example").unwrap();
+        for i in 0..(MAX_HOSTS * 2) {
+            inner.host(&format!("h{i}.example")).unwrap();
+            // Used all along: never the least recently used.
+            keep.last_used.store(u64::MAX, Ordering::Relaxed);
+        }
+        let hosts = inner.hosts.lock().unwrap();
+        assert_eq!(hosts.len(), MAX_HOSTS);
+        assert!(hosts.contains_key("keep.example"));
+        assert!(!hosts.contains_key("h0.example"));
+        assert!(hosts.contains_key(&format!("h{}.example", MAX_HOSTS * 2 - 1)));
+    }
+
+    #[test]
+    fn tokens_are_bounded_per_host() {
+        let mut state = HostState::default();
+        let now = Instant::now();
+        state.store_token("expired", "t".into(), now);
+        for i in 0..(MAX_TOKENS_PER_HOST * 2) {
+            let until = now + Duration::from_secs(60 + i as u64);
+            state.store_token(&format!("repository:r{i}:pull"), "t".into(), until);
+        }
+        assert_eq!(state.tokens.len(), MAX_TOKENS_PER_HOST);
+        assert!(!state.tokens.contains_key("expired"));
+        // The latest-expiring tokens stay.
+        let last = format!("repository:r{}:pull", MAX_TOKENS_PER_HOST * 2 - 1);
+        assert!(state.tokens.contains_key(&last));
+        assert!(!state.tokens.contains_key("repository:r0:pull"));
+    }
 
     #[test]
     fn errors_text() {

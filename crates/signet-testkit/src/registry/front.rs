@@ -27,6 +27,9 @@ pub enum Action {
     ReplaceBody(Vec<u8>),
     /// Answer 200 with a declared length, send a few bytes, then nothing ever again.
     Stall,
+    /// As `Stall`, declaring this `Content-Length` (a hostile registry announcing a large
+    /// body and keeping the client's buffer reserved).
+    StallDeclaring(u64),
     /// Answer 200 with a manifest media type and `n` bytes.
     Oversize(usize),
     /// Answer 307 to `base` + the request's path and query.
@@ -150,6 +153,53 @@ impl Front {
         *self.state.mode.lock().unwrap() = mode;
     }
 
+    /// A hostile registry's signature: a signature manifest of `subject` that exists only
+    /// in this front (served for its digest, listed as a referrer), announcing an envelope
+    /// of `envelope_size` bytes with digest `envelope_digest` that the backend never stored.
+    /// What the front answers for the envelope is up to further rules (e.g. `Stall`).
+    /// Returns the envelope blob's path fragment (`/blobs/<digest>`) for such rules.
+    pub fn add_phantom_signature(
+        &self,
+        repo: &str,
+        subject: &signet_notation::Descriptor,
+        envelope_digest: &str,
+        envelope_size: u64,
+    ) -> String {
+        use super::push::{EMPTY, NOTATION, OCI_MANIFEST};
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": NOTATION,
+            "config": {"mediaType": EMPTY,
+                       "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                       "size": 2},
+            "layers": [{"mediaType": "application/cose", "digest": envelope_digest,
+                        "size": envelope_size}],
+            "subject": {"mediaType": subject.media_type, "digest": subject.digest,
+                        "size": subject.size},
+        })
+        .to_string()
+        .into_bytes();
+        let digest = signet_notation::descriptor::DigestAlgorithm::Sha256.digest(&manifest);
+        self.add_rule(Rule::new(
+            Some(Method::GET),
+            &format!("/v2/{repo}/manifests/{digest}"),
+            usize::MAX,
+            Action::Respond {
+                status: 200,
+                headers: vec![("content-type", OCI_MANIFEST.to_owned())],
+                body: manifest.clone(),
+            },
+        ));
+        self.add_referrer(
+            repo,
+            &subject.digest,
+            json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                   "artifactType": NOTATION}),
+        );
+        format!("/blobs/{envelope_digest}")
+    }
+
     pub fn add_rule(&self, rule: Rule) {
         self.state.rules.lock().unwrap().push(rule);
     }
@@ -210,13 +260,17 @@ async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>) ->
             headers,
             body,
         }) => return respond(status, &headers, body),
-        Some(Action::Stall) => {
+        Some(Action::Stall) | Some(Action::StallDeclaring(_)) => {
+            let length = match action {
+                Some(Action::StallDeclaring(n)) => n,
+                _ => 100_000,
+            };
             return http::Response::builder()
                 .status(200)
                 .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-                .header("content-length", "100000")
+                .header("content-length", length.to_string())
                 .body(Stalled::boxed(Bytes::from_static(b"{\"schemaVersion\":")))
-                .unwrap()
+                .unwrap();
         }
         Some(Action::Oversize(n)) => {
             let mut big = vec![b' '; n];

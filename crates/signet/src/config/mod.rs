@@ -47,6 +47,8 @@
 //!   enabled: true
 //!   fetchTimeout: 5s
 //!   maxCrlAge: 1h
+//!   allow: [crl.corp.example, 10.20.0.0/16]  # internal CRL/OCSP servers (private ranges are denied)
+//!   deny: ["*.internal.example"]             # never fetched from, even when public
 //! admission:
 //!   excludeNamespaces: [kube-system, gatekeeper-system]
 //!   excludeImages: ["registry.k8s.io/*"]
@@ -176,6 +178,13 @@ pub struct RevocationFileConfig {
     pub enabled: Option<bool>,
     pub fetch_timeout: Option<Dur>,
     pub max_crl_age: Option<Dur>,
+    /// Host names, `*.domain` wildcards, addresses or CIDR ranges fetches may reach although
+    /// they are loopback, private, link-local or otherwise internal (denied by default).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Host names, wildcards, addresses or ranges never fetched from (wins over `allow`).
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// `azure:` — see the module docs.
@@ -436,5 +445,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `acrRegistry`"), "{e}");
+    }
+
+    #[test]
+    fn revocation_network_lists_are_validated() {
+        let ok: Config = serde_yaml::from_str(&format!(
+            "{BASE}revocation:\n  allow: [crl.corp.example, 10.20.0.0/16]\n  deny: [\"*.internal.example\"]\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        let network = settings.engine.revocation.unwrap().network;
+        let allowed: http::Uri = "http://10.20.1.1/ca.crl".parse().unwrap();
+        assert!(network.check_url(&allowed).is_ok());
+        let denied: http::Uri = "http://10.21.1.1/ca.crl".parse().unwrap();
+        assert!(network.check_url(&denied).is_err());
+        let denied: http::Uri = "http://crl.internal.example/ca.crl".parse().unwrap();
+        assert!(network.check_url(&denied).is_err());
+
+        let bad: Config =
+            serde_yaml::from_str(&format!("{BASE}revocation:\n  allow: [10.0.0.0/99]\n")).unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        assert!(e.contains("revocation.allow: \"10.0.0.0/99\""), "{e}");
     }
 }

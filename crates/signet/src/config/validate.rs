@@ -303,6 +303,16 @@ impl Config {
                     s(86_400),
                     &mut errors,
                 ),
+                network: signet_engine::revocation::RevocationNetworkPolicy::new(
+                    &self.revocation.allow,
+                    &self.revocation.deny,
+                )
+                .unwrap_or_else(|e| {
+                    errors.push(format!(
+                        "revocation.{e}; write host names, \"*.domain\", addresses or CIDR ranges like 10.0.0.0/8"
+                    ));
+                    signet_engine::revocation::RevocationNetworkPolicy::default()
+                }),
                 ..defaults
             })
         } else {
