@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use moka::future::Cache;
 use moka::Expiry;
 use signet_notation::revocation::{
@@ -32,6 +29,9 @@ pub struct RevocationConfig {
     pub max_cached_crls: u64,
     /// Longest a CRL is reused, even when its `nextUpdate` is later (default 1 h).
     pub max_crl_age: Duration,
+    /// Which fetches go through an HTTP proxy (default: the environment's `HTTP_PROXY`,
+    /// `NO_PROXY`).
+    pub proxy: signet_http::ProxyPolicy,
 }
 
 impl Default for RevocationConfig {
@@ -40,6 +40,7 @@ impl Default for RevocationConfig {
             fetch_timeout: Duration::from_secs(5),
             max_cached_crls: 1_000,
             max_crl_age: Duration::from_secs(3600),
+            proxy: signet_http::ProxyPolicy::from_env(),
         }
     }
 }
@@ -67,7 +68,7 @@ impl Expiry<String, CachedCrl> for CrlExpiry {
 /// Fetches CRLs (cached by URL until their `nextUpdate`, at most
 /// [`RevocationConfig::max_crl_age`]) and OCSP responses over HTTP.
 pub struct HttpRevocationSource {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: signet_http::PooledClient,
     crls: Cache<String, CachedCrl>,
     config: RevocationConfig,
 }
@@ -83,9 +84,13 @@ impl std::fmt::Debug for HttpRevocationSource {
 
 impl HttpRevocationSource {
     pub fn new(config: RevocationConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.fetch_timeout));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        // Plain HTTP only (checked per hop below); the TLS configuration is never used.
+        let tls = signet_http::tls::client_config_exact(&[])
+            .unwrap_or_else(|e| panic!("an empty TLS configuration: {e}"));
+        let client = signet_http::pooled_client(
+            signet_http::Connector::new(tls, config.proxy.clone())
+                .plain_http(signet_http::PlainHttp::Always),
+        );
         let crls = Cache::builder()
             .max_capacity(config.max_cached_crls)
             .expire_after(CrlExpiry)

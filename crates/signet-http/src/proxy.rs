@@ -129,6 +129,10 @@ impl ProxyPolicy {
         {
             return Ok(ProxyPolicy::none());
         }
+        // hyper-util applies `*` to host names only; it means every destination.
+        if no_proxy.split(',').any(|e| e.trim() == "*") {
+            return Ok(ProxyPolicy::none());
+        }
         let mut rest = Vec::new();
         let mut ports = Vec::new();
         for entry in no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()) {
@@ -301,6 +305,7 @@ mod tests {
             assert!(route(&p, proxied).is_some(), "{proxied} should use the proxy");
         }
         assert_eq!(route(&policy("*"), "https://anything.example/"), None);
+        assert_eq!(route(&policy("x.example, *"), "https://10.1.1.1:5000/"), None);
     }
 
     #[test]
