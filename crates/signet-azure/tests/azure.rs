@@ -762,3 +762,81 @@ async fn key_vault_chain_from_secret_pem_and_pkcs12_anchors_the_issuing_ca() {
         .to_string();
     assert!(e.contains("HTTP 403"), "{e}");
 }
+
+/// Laptops: the Azure CLI's login (`az account get-access-token`, a fake `az` on the search
+/// path) exchanged for an ACR refresh token, as `az acr login` would.
+#[tokio::test]
+async fn azure_cli_login_is_exchanged_for_an_acr_token() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let w = World::new().await;
+    let acr = Acr::start(&w.pki, w.tokens.clone(), w.log.clone()).await;
+    let transport = w
+        .transport
+        .clone()
+        .resolve("localhost", acr.server.addr.port(), acr.server.addr);
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let token = w.tokens.issue("az", "https://containerregistry.azure.net");
+    let az = bin.path().join("az");
+    let write_az = |body: &str| {
+        std::fs::write(&az, format!("#!/bin/sh\necho \"$@\" >> {}\n{body}\n", asked.display()))
+            .unwrap();
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_az(&format!(
+        r#"printf '{{"accessToken":"{token}","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"subscription":"s","tenant":"{TENANT}","tokenType":"Bearer"}}'"#
+    ));
+    let search_path = std::ffi::OsString::from(format!("{}:/usr/bin:/bin", bin.path().display()));
+    let cli = |search_path: &std::ffi::OsString| {
+        EntraCredential::new(
+            CredentialConfig::AzureCli {
+                tenant_id: None,
+                search_path: Some(search_path.clone()),
+            },
+            &transport,
+        )
+        .unwrap()
+    };
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&search_path),
+        transport.clone(),
+        Arc::new(NoCredentials),
+    );
+    let client = registry_client(&w.pki, source.clone().into_source());
+    let reference = Reference::parse(&format!("{}/net-monitor:v1", acr.host)).unwrap();
+    client.resolve(&reference, deadline()).await.unwrap();
+    let args = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        args.contains("account get-access-token") && args.contains(ACR_SCOPE),
+        "{args}"
+    );
+    assert_eq!(
+        w.tokens
+            .audience(&acr.state.lock().unwrap().last_exchange_form["access_token"])
+            .as_deref(),
+        Some("https://containerregistry.azure.net")
+    );
+
+    // Not signed in: REGISTRY_AUTH_FAILED saying to run `az login`.
+    write_az("echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1");
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&search_path),
+        transport.clone(),
+        Arc::new(NoCredentials),
+    );
+    let e = source.credential(&acr.host).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RegistryAuthFailed);
+    assert!(e.to_string().contains("az login"), "{e}");
+
+    // No `az` at all: said just as clearly.
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&std::ffi::OsString::from("/nonexistent")),
+        transport,
+        Arc::new(NoCredentials),
+    );
+    let e = source.credential(&acr.host).await.unwrap_err();
+    assert!(e.to_string().contains("az login"), "{e}");
+}
