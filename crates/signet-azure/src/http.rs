@@ -218,7 +218,7 @@ impl HttpTransport {
             .client
             .request(request)
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| signet_http::describe(&e))?;
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_BODY)
             .collect()
@@ -229,16 +229,6 @@ impl HttpTransport {
     }
 }
 
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        source = e.source();
-    }
-    out
-}
 
 impl Default for HttpTransport {
     fn default() -> Self {

@@ -189,7 +189,7 @@ impl HttpRevocationSource {
                     .client
                     .request(request)
                     .await
-                    .map_err(|e| format!("request failed: {e}"))?;
+                    .map_err(|e| format!("request failed: {}", signet_http::describe(&e)))?;
                 let status = response.status();
                 if status.is_redirection() && method == http::Method::GET {
                     let location = response

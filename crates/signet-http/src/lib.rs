@@ -28,3 +28,16 @@ pub use proxy::ProxyPolicy;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct HttpConfigError(pub String);
+
+/// An error with its causes (`client error (Connect): proxy 127.0.0.1:3128 …`): hyper-util's
+/// own `Display` shows only the outermost layer.
+pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}

@@ -166,14 +166,19 @@ async fn handle(
         format!("{authority}:80")
     };
     let mut upstream = TcpStream::connect(upstream_addr.as_str()).await?;
+    // One request per connection: the proxy reads (and records) every request head, so it
+    // asks the origin to close after answering, and the client opens a new connection.
     let mut forwarded = format!("{method} {path} {version}\r\n");
     for (name, value) in &headers {
-        if name == "proxy-authorization" || name == "proxy-connection" {
+        if matches!(
+            name.as_str(),
+            "proxy-authorization" | "proxy-connection" | "connection" | "keep-alive"
+        ) {
             continue;
         }
         forwarded.push_str(&format!("{name}: {value}\r\n"));
     }
-    forwarded.push_str("\r\n");
+    forwarded.push_str("connection: close\r\n\r\n");
     upstream.write_all(forwarded.as_bytes()).await?;
     upstream.write_all(&rest).await?;
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
