@@ -334,7 +334,9 @@ impl EntraCredential {
                 tenant_id,
                 ..
             } => format!("service principal (client {client_id}, tenant {tenant_id})"),
-            CredentialConfig::AzureCli { .. } => "the Azure CLI's signed-in account (az login)".into(),
+            CredentialConfig::AzureCli { .. } => {
+                "the Azure CLI's signed-in account (az login)".into()
+            }
         }
     }
 

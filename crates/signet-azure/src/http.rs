@@ -229,7 +229,6 @@ impl HttpTransport {
     }
 }
 
-
 impl Default for HttpTransport {
     fn default() -> Self {
         Self::new()

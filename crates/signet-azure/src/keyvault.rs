@@ -196,7 +196,9 @@ impl KeyVaultTrustSource {
         let mut stores: BTreeMap<(StoreType, String), Vec<Certificate>> = BTreeMap::new();
         let mut dropped = Vec::new();
         for c in &self.certificates {
-            let entry = stores.entry((c.store_type, c.store_name.clone())).or_default();
+            let entry = stores
+                .entry((c.store_type, c.store_name.clone()))
+                .or_default();
             match self.fetch_one(c).await? {
                 Versions::Anchors(certs) => {
                     self.seen

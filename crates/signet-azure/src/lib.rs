@@ -7,10 +7,10 @@
 //!
 //! | piece | what | library |
 //! |---|---|---|
-//! | [`HttpTransport`] | hyper 1 + tokio-rustls (aws-lc-rs), Mozilla roots; the `azure_core` `HttpClient` | ours |
-//! | [`EntraCredential`] | workload identity (client assertion from the projected token file, re-read on every fetch), managed identity (IMDS), service principal secret; tokens cached until 5 minutes before expiry | `azure_identity` (`ClientAssertionCredential`, `ManagedIdentityCredential`, `ClientSecretCredential`) |
+//! | [`HttpTransport`] | `signet-http` (proxy from the environment, Mozilla + system roots, aws-lc-rs) under hyper-util's pooled client; the `azure_core` `HttpClient` | ours |
+//! | [`EntraCredential`] | workload identity (client assertion from the projected token file, re-read on every fetch), managed identity (IMDS), service principal secret, the Azure CLI's login (laptops); tokens cached until 5 minutes before expiry | `azure_identity` (`ClientAssertionCredential`, `ManagedIdentityCredential`, `ClientSecretCredential`, `AzureCliCredential`) |
 //! | [`AcrTokenSource`] | Entra token → `POST https://{registry}/oauth2/exchange` → ACR refresh token → [`signet_registry::Credential::IdentityToken`] for configured ACR hosts only | ours: there is no ACR client in the Azure SDK for Rust; it is one form POST |
-//! | [`KeyVaultTrustSource`] | `GET {vault}/certificates/{name}[/{version}]` with Key Vault's challenge authentication; `cer` → trust store | `azure_security_keyvault_certificates` |
+//! | [`KeyVaultTrustSource`] | `GET {vault}/certificates/{name}/versions`, `…/{version}` (and `/secrets/{name}/{version}` for the chain) with Key Vault's challenge authentication; the newest enabled versions' `cer` or secret chain → trust store; deleted or disabled certificates dropped | `azure_security_keyvault_certificates`, `_secrets`, `p12-keystore` |
 //!
 //! Every house library talks to local fakes in the tests honestly: the fakes sit behind the
 //! real host names (`login.microsoftonline.com`, `169.254.169.254`, `NAME.vault.azure.net`)

@@ -561,12 +561,15 @@ fn host_rules() {
     assert!(signet_azure::is_key_vault_url(
         "https://kv.vault.local.azurestack.external"
     ));
-    assert!(signet_azure::is_key_vault_url("https://kv.vault.azure.cn:443"));
-    assert!(!signet_azure::is_key_vault_url("https://kv.vault.azure.net/keys"));
+    assert!(signet_azure::is_key_vault_url(
+        "https://kv.vault.azure.cn:443"
+    ));
+    assert!(!signet_azure::is_key_vault_url(
+        "https://kv.vault.azure.net/keys"
+    ));
     assert!(!signet_azure::is_key_vault_url("https://localhost"));
     assert!(!signet_azure::is_key_vault_url("https://kv.example:0"));
 }
-
 
 /// A CA, a code-signing leaf it issued, and the leaf's key: what a CA-issued Key Vault
 /// certificate's secret holds. Returns (ca DER, leaf DER, PEM of key + leaf + CA).
@@ -574,7 +577,8 @@ fn ca_issued_chain(cn: &str) -> (Vec<u8>, Vec<u8>, String, String, String) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::default();
-    ca.distinguished_name.push(DnType::CommonName, format!("{cn} CA"));
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{cn} CA"));
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::from_params(&ca, &ca_key);
@@ -591,7 +595,11 @@ fn ca_issued_chain(cn: &str) -> (Vec<u8>, Vec<u8>, String, String, String) {
     )
 }
 
-fn kv_source(w: &World, transport: &HttpTransport, certs: Vec<KeyVaultCertificate>) -> KeyVaultTrustSource {
+fn kv_source(
+    w: &World,
+    transport: &HttpTransport,
+    certs: Vec<KeyVaultCertificate>,
+) -> KeyVaultTrustSource {
     let (cred, _) = w.workload_identity("system:serviceaccount:gatekeeper-system:signet", true);
     KeyVaultTrustSource::new(&format!("https://{VAULT_HOST}"), certs, &cred, transport).unwrap()
 }
@@ -621,16 +629,27 @@ async fn key_vault_keeps_the_newest_enabled_versions_and_drops_disabled_and_dele
         s.page_size = 1; // every version on its own page: nextLink is followed
         s.certs.insert(
             "signing".into(),
-            vec![("a1".into(), v1.clone()), ("b2".into(), v2.clone()), ("c3".into(), v3.clone())],
+            vec![
+                ("a1".into(), v1.clone()),
+                ("b2".into(), v2.clone()),
+                ("c3".into(), v3.clone()),
+            ],
         );
     }
     let two = KeyVaultCertificate {
         versions: 2,
         ..KeyVaultCertificate::latest("signing", StoreType::Ca, "rotation")
     };
-    let source = kv_source(&w, &transport, vec![two, kv_cert("signing", Some("a1"), "pinned")]);
+    let source = kv_source(
+        &w,
+        &transport,
+        vec![two, kv_cert("signing", Some("a1"), "pinned")],
+    );
     let fetched = source.fetch_detailed().await.unwrap();
-    assert_eq!(ders(&fetched.stores, "rotation"), vec![v3.clone(), v2.clone()]);
+    assert_eq!(
+        ders(&fetched.stores, "rotation"),
+        vec![v3.clone(), v2.clone()]
+    );
     assert_eq!(ders(&fetched.stores, "pinned"), vec![v1.clone()]);
     assert!(fetched.dropped.is_empty());
 
@@ -642,16 +661,26 @@ async fn key_vault_keeps_the_newest_enabled_versions_and_drops_disabled_and_dele
     ];
     let fetched = source.fetch_detailed().await.unwrap();
     assert_eq!(ders(&fetched.stores, "rotation"), vec![v2.clone()]);
-    assert!(ders(&fetched.stores, "pinned").is_empty(), "disabled version still trusted");
+    assert!(
+        ders(&fetched.stores, "pinned").is_empty(),
+        "disabled version still trusted"
+    );
     assert_eq!(fetched.dropped.len(), 1, "{:?}", fetched.dropped);
     assert!(fetched.dropped[0].reason.contains("deleted or disabled"));
 
     // Every version disabled: the certificate is dropped, its store is empty (not absent:
     // an absent store would fall back to files).
-    kv.state.lock().unwrap().disabled.push(("signing".into(), "b2".into()));
+    kv.state
+        .lock()
+        .unwrap()
+        .disabled
+        .push(("signing".into(), "b2".into()));
     let fetched = source.fetch_detailed().await.unwrap();
     assert!(ders(&fetched.stores, "rotation").is_empty());
-    assert!(fetched.dropped.iter().any(|d| d.reason.contains("disabled")));
+    assert!(fetched
+        .dropped
+        .iter()
+        .any(|d| d.reason.contains("disabled")));
 
     // Deleted (404) after it was seen: dropped at this refresh, not an error.
     kv.state.lock().unwrap().disabled.clear();
@@ -672,7 +701,6 @@ async fn key_vault_keeps_the_newest_enabled_versions_and_drops_disabled_and_dele
     kv.state.lock().unwrap().refuse_tokens = true;
     source.fetch().await.unwrap_err();
     assert_eq!(source.failed_fetches(), 1);
-
 }
 
 #[tokio::test]
@@ -700,16 +728,25 @@ async fn key_vault_chain_from_secret_pem_and_pkcs12_anchors_the_issuing_ca() {
         .arg(path("bundle.p12"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let p12 = std::fs::read(path("bundle.p12")).unwrap();
     {
         use base64::Engine as _;
         let mut s = kv.state.lock().unwrap();
-        s.certs.insert("pem-chain".into(), vec![("v1".into(), leaf_der.clone())]);
-        s.certs.insert("p12-chain".into(), vec![("v1".into(), leaf2_der.clone())]);
+        s.certs
+            .insert("pem-chain".into(), vec![("v1".into(), leaf_der.clone())]);
+        s.certs
+            .insert("p12-chain".into(), vec![("v1".into(), leaf2_der.clone())]);
         s.secrets.insert(
             ("pem-chain".into(), "v1".into()),
-            ("application/x-pem-file".into(), format!("{key_pem}{leaf_pem}{ca_pem}")),
+            (
+                "application/x-pem-file".into(),
+                format!("{key_pem}{leaf_pem}{ca_pem}"),
+            ),
         );
         s.secrets.insert(
             ("p12-chain".into(), "v1".into()),
@@ -744,7 +781,10 @@ async fn key_vault_chain_from_secret_pem_and_pkcs12_anchors_the_issuing_ca() {
     // A secret with only the leaf: no anchor, said clearly.
     kv.state.lock().unwrap().secrets.insert(
         ("pem-chain".into(), "v1".into()),
-        ("application/x-pem-file".into(), format!("{key_pem}{leaf_pem}")),
+        (
+            "application/x-pem-file".into(),
+            format!("{key_pem}{leaf_pem}"),
+        ),
     );
     let e = kv_source(&w, &transport, vec![chain("pem-chain", "pem")])
         .fetch()
@@ -770,17 +810,20 @@ async fn azure_cli_login_is_exchanged_for_an_acr_token() {
     use std::os::unix::fs::PermissionsExt as _;
     let w = World::new().await;
     let acr = Acr::start(&w.pki, w.tokens.clone(), w.log.clone()).await;
-    let transport = w
-        .transport
-        .clone()
-        .resolve("localhost", acr.server.addr.port(), acr.server.addr);
+    let transport =
+        w.transport
+            .clone()
+            .resolve("localhost", acr.server.addr.port(), acr.server.addr);
     let bin = tempfile::tempdir().unwrap();
     let asked = bin.path().join("asked");
     let token = w.tokens.issue("az", "https://containerregistry.azure.net");
     let az = bin.path().join("az");
     let write_az = |body: &str| {
-        std::fs::write(&az, format!("#!/bin/sh\necho \"$@\" >> {}\n{body}\n", asked.display()))
-            .unwrap();
+        std::fs::write(
+            &az,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n{body}\n", asked.display()),
+        )
+        .unwrap();
         std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
     };
     write_az(&format!(

@@ -36,7 +36,10 @@ async fn crl_and_ocsp_fetches_go_through_http_proxy_unless_no_proxy() {
     });
     let crl = via_proxy.crl(&crl_url, deadline()).await.unwrap();
     assert_eq!(&crl[..], b"crl-bytes");
-    let ocsp = via_proxy.ocsp(&ocsp_url, b"request", deadline()).await.unwrap();
+    let ocsp = via_proxy
+        .ocsp(&ocsp_url, b"request", deadline())
+        .await
+        .unwrap();
     assert_eq!(ocsp, b"ocsp-answer");
     let seen = proxy.seen();
     let targets: Vec<(&str, &str)> = seen
@@ -51,7 +54,10 @@ async fn crl_and_ocsp_fetches_go_through_http_proxy_unless_no_proxy() {
         ..RevocationConfig::default()
     });
     let before = proxy.seen().len();
-    direct.ocsp(&ocsp_url, b"request", deadline()).await.unwrap();
+    direct
+        .ocsp(&ocsp_url, b"request", deadline())
+        .await
+        .unwrap();
     assert_eq!(proxy.seen().len(), before, "NO_PROXY was not honoured");
 
     // A proxy that is down: the fetch fails (the verifier then reports the revocation
@@ -63,6 +69,9 @@ async fn crl_and_ocsp_fetches_go_through_http_proxy_unless_no_proxy() {
         proxy: ProxyPolicy::explicit(&dead_url, "", "", "").unwrap(),
         ..RevocationConfig::default()
     });
-    let e = broken.ocsp(&ocsp_url, b"request", deadline()).await.unwrap_err();
+    let e = broken
+        .ocsp(&ocsp_url, b"request", deadline())
+        .await
+        .unwrap_err();
     assert!(e.contains("proxy"), "{e}");
 }

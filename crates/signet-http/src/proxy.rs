@@ -125,7 +125,9 @@ impl ProxyPolicy {
                 )));
             }
         }
-        if http_proxy.trim().is_empty() && https_proxy.trim().is_empty() && all_proxy.trim().is_empty()
+        if http_proxy.trim().is_empty()
+            && https_proxy.trim().is_empty()
+            && all_proxy.trim().is_empty()
         {
             return Ok(ProxyPolicy::none());
         }
@@ -181,7 +183,11 @@ impl ProxyPolicy {
         }
         let port = destination
             .port_u16()
-            .unwrap_or(if destination.scheme_str() == Some("http") { 80 } else { 443 });
+            .unwrap_or(if destination.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            });
         if self
             .no_proxy_ports
             .iter()
@@ -302,10 +308,16 @@ mod tests {
             "https://registry.local:5001/",
             "https://11.0.0.1/",
         ] {
-            assert!(route(&p, proxied).is_some(), "{proxied} should use the proxy");
+            assert!(
+                route(&p, proxied).is_some(),
+                "{proxied} should use the proxy"
+            );
         }
         assert_eq!(route(&policy("*"), "https://anything.example/"), None);
-        assert_eq!(route(&policy("x.example, *"), "https://10.1.1.1:5000/"), None);
+        assert_eq!(
+            route(&policy("x.example, *"), "https://10.1.1.1:5000/"),
+            None
+        );
     }
 
     #[test]

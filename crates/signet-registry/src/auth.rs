@@ -384,7 +384,9 @@ async fn run_helper(
     };
     let status = status.map_err(|e| fail(format!("waiting for it: {e}")))?;
     if stdout.len() as u64 > HELPER_MAX_OUTPUT {
-        return Err(fail(format!("answered more than {HELPER_MAX_OUTPUT} bytes")));
+        return Err(fail(format!(
+            "answered more than {HELPER_MAX_OUTPUT} bytes"
+        )));
     }
     let text = |b: &[u8]| {
         String::from_utf8_lossy(b)

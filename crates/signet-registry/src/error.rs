@@ -157,9 +157,7 @@ impl RegistryError {
             | RegistryError::Redirect { .. } => ErrorCode::RegistryError,
             RegistryError::AuthFailed { .. }
             | RegistryError::TokenService { .. }
-            | RegistryError::CredentialHelper { .. } => {
-                ErrorCode::RegistryAuthFailed
-            }
+            | RegistryError::CredentialHelper { .. } => ErrorCode::RegistryAuthFailed,
             RegistryError::NotFound { .. } => ErrorCode::ArtifactNotFound,
             RegistryError::DigestMismatch { .. }
             | RegistryError::SizeMismatch { .. }

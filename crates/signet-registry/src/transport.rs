@@ -41,7 +41,8 @@ pub(crate) fn tls_config(
 pub(crate) fn parse_pem_certs(
     pem: &[u8],
 ) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, RegistryError> {
-    signet_http::tls::parse_pem_certs(pem).map_err(|e| RegistryError::Config(format!("registry {e}")))
+    signet_http::tls::parse_pem_certs(pem)
+        .map_err(|e| RegistryError::Config(format!("registry {e}")))
 }
 
 /// Reads a body, failing as soon as it grows past `limit`.

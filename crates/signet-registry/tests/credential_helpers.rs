@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use signet_notation::ErrorCode;
 use signet_registry::{
-    Credential, DockerConfig, Reference, RegistryClient, RegistryConfig, RegistryError,
-    TokenSource,
+    Credential, DockerConfig, Reference, RegistryClient, RegistryConfig, RegistryError, TokenSource,
 };
 use support::push::Pusher;
 use support::registry::{Registry, RegistryAuth};
@@ -78,7 +77,11 @@ fi"#,
             host = reg.host
         ),
     );
-    helper(dir.path(), "broken", "echo 'keychain locked: unlock it first' >&2; exit 2");
+    helper(
+        dir.path(),
+        "broken",
+        "echo 'keychain locked: unlock it first' >&2; exit 2",
+    );
     helper(dir.path(), "garbage", "echo 'not json'");
     helper(
         dir.path(),
@@ -93,7 +96,11 @@ fi"#,
 
     // credsStore: Docker Desktop's layout (auths holds only markers).
     let desktop = DockerConfig::from_json(
-        format!(r#"{{"auths": {{"{}": {{}}}}, "credsStore": "desktop"}}"#, reg.host).as_bytes(),
+        format!(
+            r#"{{"auths": {{"{}": {{}}}}, "credsStore": "desktop"}}"#,
+            reg.host
+        )
+        .as_bytes(),
     )
     .unwrap()
     .with_helper_dir(dir.path());
@@ -147,7 +154,10 @@ fi"#,
             .await
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::RegistryAuthFailed, "{err}");
-        assert!(matches!(err, RegistryError::CredentialHelper { .. }), "{err}");
+        assert!(
+            matches!(err, RegistryError::CredentialHelper { .. }),
+            "{err}"
+        );
         let text = err.to_string();
         assert!(
             text.contains(&format!("docker-credential-{name}")) && text.contains(expect),

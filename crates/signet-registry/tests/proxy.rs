@@ -56,7 +56,10 @@ fn https_proxy(url: &str, no_proxy: &str) -> ProxyPolicy {
 }
 
 /// Resolve, discover, fetch: one whole verification's registry traffic.
-async fn fetch_all(c: &RegistryClient, r: &Reference) -> Result<usize, signet_registry::RegistryError> {
+async fn fetch_all(
+    c: &RegistryClient,
+    r: &Reference,
+) -> Result<usize, signet_registry::RegistryError> {
     let desc = c.resolve(r, deadline()).await?;
     let sigs = c.signatures(r, &desc, deadline()).await?;
     for sig in &sigs.signatures {
@@ -166,7 +169,12 @@ async fn no_proxy_bypasses_the_proxy() {
     let s = setup().await;
     let proxy = Proxy::start(None).await;
     let (host, port) = s.reg.host.rsplit_once(':').unwrap();
-    for no_proxy in [host.to_owned(), format!("{host}:{port}"), "*".to_owned(), "127.0.0.0/8".to_owned()] {
+    for no_proxy in [
+        host.to_owned(),
+        format!("{host}:{port}"),
+        "*".to_owned(),
+        "127.0.0.0/8".to_owned(),
+    ] {
         let c = client(&s.pki, &s.reg.host, https_proxy(&proxy.url(), &no_proxy));
         assert_eq!(fetch_all(&c, &s.reference).await.unwrap(), 1, "{no_proxy}");
     }

@@ -200,7 +200,10 @@ async fn notation_defaults_credential_helper_proxy_and_ssl_cert_file() {
     let (code, _, _) = laptop
         .signet(
             &["verify", &reference],
-            &[("https_proxy", proxy_url.as_str()), ("SSL_CERT_FILE", ca_file.as_str())],
+            &[
+                ("https_proxy", proxy_url.as_str()),
+                ("SSL_CERT_FILE", ca_file.as_str()),
+            ],
         )
         .await;
     assert_eq!(code, Some(0));
@@ -211,13 +214,20 @@ async fn notation_defaults_credential_helper_proxy_and_ssl_cert_file() {
         .signet(&["verify", "--output", "json", &reference], &[])
         .await;
     assert_eq!(code, Some(1));
-    assert_eq!(first_result(&stdout)["error"]["code"], "REGISTRY_ERROR", "{stdout}");
+    assert_eq!(
+        first_result(&stdout)["error"]["code"],
+        "REGISTRY_ERROR",
+        "{stdout}"
+    );
 
     // An unusable proxy is a clear error, not a bypass.
     let (code, stdout, _) = laptop
         .signet(
             &["verify", "--output", "json", &reference],
-            &[("HTTPS_PROXY", "socks5://127.0.0.1:1"), ("SSL_CERT_FILE", ca_file.as_str())],
+            &[
+                ("HTTPS_PROXY", "socks5://127.0.0.1:1"),
+                ("SSL_CERT_FILE", ca_file.as_str()),
+            ],
         )
         .await;
     assert_eq!(code, Some(1));

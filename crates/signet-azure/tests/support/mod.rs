@@ -792,13 +792,24 @@ impl KeyVault {
                     .get(&name)
                     .is_some_and(|vs| vs.iter().any(|(v, _)| *v == version));
                 if !exists {
-                    return json(404, serde_json::json!({"error":{"code":"SecretNotFound","message":format!("A secret with (name/id) {name}/{version} was not found in this key vault.")}}));
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"SecretNotFound","message":format!("A secret with (name/id) {name}/{version} was not found in this key vault.")}}),
+                    );
                 }
                 if s.disabled.iter().any(|(n, v)| *n == name && *v == version) {
-                    return json(403, serde_json::json!({"error":{"code":"Forbidden","message":"Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}));
+                    return json(
+                        403,
+                        serde_json::json!({"error":{"code":"Forbidden","message":"Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}),
+                    );
                 }
-                let Some((content_type, value)) = s.secrets.get(&(name.clone(), version.clone())).cloned() else {
-                    return json(404, serde_json::json!({"error":{"code":"SecretNotFound","message":"no secret in this fake"}}));
+                let Some((content_type, value)) =
+                    s.secrets.get(&(name.clone(), version.clone())).cloned()
+                else {
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"SecretNotFound","message":"no secret in this fake"}}),
+                    );
                 };
                 return json(
                     200,
@@ -815,9 +826,15 @@ impl KeyVault {
             }
             if let ["certificates", name, "versions"] = parts.as_slice() {
                 if !s.certs.contains_key(*name) {
-                    return json(404, serde_json::json!({"error":{"code":"CertificateNotFound","message":format!("A certificate with (name/id) {name} was not found in this key vault.")}}));
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"CertificateNotFound","message":format!("A certificate with (name/id) {name} was not found in this key vault.")}}),
+                    );
                 }
-                let skip = r.param("$skiptoken").and_then(|t| t.parse().ok()).unwrap_or(0);
+                let skip = r
+                    .param("$skiptoken")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
                 return json(200, kv_versions_page(&s, name, skip));
             }
             let (name, version) = match parts.as_slice() {

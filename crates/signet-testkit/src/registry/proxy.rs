@@ -77,10 +77,7 @@ impl Proxy {
 
     /// How many CONNECT tunnels were asked for.
     pub fn connects(&self) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| s.method == "CONNECT")
-            .count()
+        self.seen().iter().filter(|s| s.method == "CONNECT").count()
     }
 }
 
