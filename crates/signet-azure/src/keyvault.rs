@@ -265,7 +265,7 @@ impl KeyVaultTrustSource {
                     return Ok(Versions::Dropped("no enabled version (disabled)".into()));
                 }
                 // Newest first; a version without a creation time sorts last.
-                enabled.sort_by(|a, b| b.0.cmp(&a.0));
+                enabled.sort_by_key(|e| std::cmp::Reverse(e.0));
                 enabled
                     .into_iter()
                     .take(c.versions.max(1))

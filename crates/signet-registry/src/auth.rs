@@ -86,8 +86,11 @@ pub struct DockerConfig {
     creds_store: Option<String>,
     cred_helpers: HashMap<String, String>,
     helper_dir: Option<std::path::PathBuf>,
-    helper_cache: Arc<std::sync::Mutex<HashMap<String, (Option<Credential>, std::time::Instant)>>>,
+    helper_cache: Arc<std::sync::Mutex<HelperCache>>,
 }
+
+/// (helper, registry) → its answer and when it was given.
+type HelperCache = HashMap<String, (Option<Credential>, std::time::Instant)>;
 
 /// Longest a credential helper may run.
 const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -200,7 +203,7 @@ impl DockerConfig {
             || self.auths.contains_key(&key)
     }
 
-    async fn from_helper(
+    async fn ask_helper(
         &self,
         helper: &str,
         registry: &str,
@@ -270,13 +273,13 @@ impl TokenSource for DockerConfig {
         Box::pin(async move {
             let key = normalize_config_key(registry);
             if let Some(helper) = self.cred_helpers.get(&key) {
-                return self.from_helper(helper, &key).await;
+                return self.ask_helper(helper, &key).await;
             }
             if let Some(found) = self.auths.get(&key) {
                 return Ok(Some(found.clone()));
             }
             match &self.creds_store {
-                Some(helper) => self.from_helper(helper, &key).await,
+                Some(helper) => self.ask_helper(helper, &key).await,
                 None => Ok(None),
             }
         })
