@@ -883,3 +883,67 @@ async fn azure_cli_login_is_exchanged_for_an_acr_token() {
     let e = source.credential(&acr.host).await.unwrap_err();
     assert!(e.to_string().contains("az login"), "{e}");
 }
+
+/// AKS's HTTP-proxy feature: Entra ID and Key Vault through `HTTPS_PROXY` (a CONNECT proxy
+/// run by the test, reaching the fakes behind their real host names). The proxy sees the
+/// host names and nothing else: no Entra assertion, no bearer token.
+#[tokio::test]
+async fn entra_and_key_vault_through_a_connect_proxy() {
+    use signet_testkit::registry::proxy::Proxy;
+    let base = World::new().await;
+    let kv = KeyVault::start(&base.pki, base.tokens.clone(), base.log.clone()).await;
+    let routes = std::collections::HashMap::from([
+        (format!("{ENTRA_HOST}:443"), base.entra.server.addr),
+        (format!("{VAULT_HOST}:443"), kv.server.addr),
+    ]);
+    let proxy = Proxy::start_with_routes(None, routes).await;
+    // Only the proxy is reachable: a request that went around it would fail.
+    let proxied = base
+        .pki
+        .transport()
+        .resolve("proxy.corp.example", 3128, proxy.addr)
+        .with_proxy(
+            signet_http::ProxyPolicy::explicit("", "http://proxy.corp.example:3128", "", "")
+                .unwrap(),
+        );
+    let w = World {
+        transport: proxied.clone(),
+        ..base
+    };
+    let cert = self_signed_cert("through the proxy");
+    kv.state
+        .lock()
+        .unwrap()
+        .certs
+        .insert("signing".into(), vec![("v1".into(), cert.clone())]);
+    let stores = kv_source(
+        &w,
+        &proxied,
+        vec![KeyVaultCertificate::latest("signing", StoreType::Ca, "s")],
+    )
+    .fetch()
+    .await
+    .unwrap();
+    assert_eq!(ders(&stores, "s"), vec![cert]);
+
+    let seen = proxy.seen();
+    let targets: std::collections::BTreeSet<&str> =
+        seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [format!("{ENTRA_HOST}:443"), format!("{VAULT_HOST}:443")]
+            .iter()
+            .map(String::as_str)
+            .collect()
+    );
+    for s in &seen {
+        assert_eq!(s.method, "CONNECT");
+        assert!(s.header("authorization").is_none(), "{s:?}");
+    }
+    // Pooled connections: fewer tunnels than requests (challenge, token, list, get).
+    assert!(
+        seen.len() < w.log.lock().unwrap().len(),
+        "{} tunnels",
+        seen.len()
+    );
+}

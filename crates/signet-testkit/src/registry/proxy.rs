@@ -46,6 +46,16 @@ impl Proxy {
     /// Starts the proxy. With `required_auth` (`Basic …`), requests without that
     /// `Proxy-Authorization` get `407`.
     pub async fn start(required_auth: Option<String>) -> Proxy {
+        Proxy::start_with_routes(required_auth, std::collections::HashMap::new()).await
+    }
+
+    /// Like [`Proxy::start`], resolving `host:port` targets through `routes` first (a proxy
+    /// that reaches `login.microsoftonline.com:443` where a test's fake listens).
+    pub async fn start_with_routes(
+        required_auth: Option<String>,
+        routes: std::collections::HashMap<String, std::net::SocketAddr>,
+    ) -> Proxy {
+        let routes = Arc::new(routes);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -57,8 +67,9 @@ impl Proxy {
                 };
                 let log = log.clone();
                 let required_auth = required_auth.clone();
+                let routes = routes.clone();
                 tokio::spawn(async move {
-                    let _ = handle(tcp, log, required_auth).await;
+                    let _ = handle(tcp, log, required_auth, routes).await;
                 });
             }
         });
@@ -104,6 +115,7 @@ async fn handle(
     mut client: TcpStream,
     log: Arc<Mutex<Vec<ProxySeen>>>,
     required_auth: Option<String>,
+    routes: Arc<std::collections::HashMap<String, std::net::SocketAddr>>,
 ) -> std::io::Result<()> {
     let (head, rest) = read_head(&mut client).await?;
     let text = String::from_utf8_lossy(&head).into_owned();
@@ -133,7 +145,11 @@ async fn handle(
         }
     }
     if method == "CONNECT" {
-        let Ok(mut upstream) = TcpStream::connect(target.as_str()).await else {
+        let connected = match routes.get(&target) {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => TcpStream::connect(target.as_str()).await,
+        };
+        let Ok(mut upstream) = connected else {
             client
                 .write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
                 .await?;
