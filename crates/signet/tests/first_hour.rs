@@ -209,6 +209,16 @@ async fn notation_defaults_credential_helper_proxy_and_ssl_cert_file() {
     assert_eq!(code, Some(0));
     assert!(proxy.connects() > before, "https_proxy was not honoured");
 
+    // SSL_CERT_DIR works as well.
+    let cert_dir = laptop.root.path().join("certs");
+    std::fs::create_dir_all(&cert_dir).unwrap();
+    std::fs::copy(&laptop.ca_file, cert_dir.join("corporate.pem")).unwrap();
+    let cert_dir = cert_dir.display().to_string();
+    let (code, stdout, stderr) = laptop
+        .signet(&["verify", &reference], &[("SSL_CERT_DIR", cert_dir.as_str())])
+        .await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
     // Without the CA in SSL_CERT_FILE the registry's certificate is not trusted.
     let (code, stdout, _) = laptop
         .signet(&["verify", "--output", "json", &reference], &[])
