@@ -215,7 +215,10 @@ async fn notation_defaults_credential_helper_proxy_and_ssl_cert_file() {
     std::fs::copy(&laptop.ca_file, cert_dir.join("corporate.pem")).unwrap();
     let cert_dir = cert_dir.display().to_string();
     let (code, stdout, stderr) = laptop
-        .signet(&["verify", &reference], &[("SSL_CERT_DIR", cert_dir.as_str())])
+        .signet(
+            &["verify", &reference],
+            &[("SSL_CERT_DIR", cert_dir.as_str())],
+        )
         .await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
 
