@@ -45,7 +45,68 @@ pub enum CredentialConfig {
         secret: String,
         authority_host: Option<String>,
     },
+    /// The Azure CLI's signed-in account (`az account get-access-token`), for laptops.
+    /// `search_path` replaces `PATH` for finding `az` (tests).
+    AzureCli {
+        tenant_id: Option<String>,
+        search_path: Option<std::ffi::OsString>,
+    },
 }
+
+/// Most output read from `az`.
+const AZURE_CLI_MAX_OUTPUT: u64 = 64 * 1024;
+
+/// Runs `az` for `azure_identity::AzureCliCredential`: killed when dropped (the token call's
+/// timeout), output capped, `PATH` optionally replaced.
+#[derive(Debug)]
+struct AzureCliExecutor {
+    search_path: Option<std::ffi::OsString>,
+}
+
+#[async_trait::async_trait]
+impl azure_identity::Executor for AzureCliExecutor {
+    async fn run(
+        &self,
+        program: &std::ffi::OsStr,
+        args: &[&std::ffi::OsStr],
+    ) -> std::io::Result<std::process::Output> {
+        use tokio::io::AsyncReadExt as _;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(path) = &self.search_path {
+            command.env("PATH", path);
+        }
+        let mut child = command.spawn()?;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        let read_out = async {
+            if let Some(o) = out {
+                let _ = o.take(AZURE_CLI_MAX_OUTPUT).read_to_end(&mut stdout).await;
+            }
+        };
+        let read_err = async {
+            if let Some(e) = err {
+                let _ = e.take(AZURE_CLI_MAX_OUTPUT).read_to_end(&mut stderr).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        let status = child.wait().await?;
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Longest one `az account get-access-token` may run.
+const AZURE_CLI_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl fmt::Debug for CredentialConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,6 +137,10 @@ impl fmt::Debug for CredentialConfig {
                 .field("client_id", client_id)
                 .field("secret", &"<redacted>")
                 .finish(),
+            CredentialConfig::AzureCli { tenant_id, .. } => f
+                .debug_struct("AzureCli")
+                .field("tenant_id", tenant_id)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -220,6 +285,19 @@ impl EntraCredential {
                 }),
             )
             .map_err(bad)?,
+            CredentialConfig::AzureCli {
+                tenant_id,
+                search_path,
+            } => azure_identity::AzureCliCredential::new(Some(
+                azure_identity::AzureCliCredentialOptions {
+                    tenant_id: tenant_id.clone(),
+                    executor: Some(Arc::new(AzureCliExecutor {
+                        search_path: search_path.clone(),
+                    })),
+                    ..Default::default()
+                },
+            ))
+            .map_err(bad)?,
         };
         Ok(EntraCredential {
             inner,
@@ -233,6 +311,7 @@ impl EntraCredential {
             CredentialConfig::WorkloadIdentity { tenant_id, .. }
             | CredentialConfig::ServicePrincipal { tenant_id, .. } => Some(tenant_id),
             CredentialConfig::ManagedIdentity { .. } => None,
+            CredentialConfig::AzureCli { tenant_id, .. } => tenant_id.as_deref(),
         }
     }
 
@@ -255,12 +334,33 @@ impl EntraCredential {
                 tenant_id,
                 ..
             } => format!("service principal (client {client_id}, tenant {tenant_id})"),
+            CredentialConfig::AzureCli { .. } => {
+                "the Azure CLI's signed-in account (az login)".into()
+            }
         }
     }
 
     /// An access token for `scope` (e.g. [`ACR_SCOPE`]).
     pub async fn token(&self, scope: &str) -> Result<String, AzureError> {
-        match self.inner.get_token(&[scope], None).await {
+        let result = if matches!(&*self.config, CredentialConfig::AzureCli { .. }) {
+            match tokio::time::timeout(AZURE_CLI_TIMEOUT, self.inner.get_token(&[scope], None))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(AzureError::Token {
+                        scope: scope.to_owned(),
+                        message: format!(
+                            "az account get-access-token gave no answer within {} s",
+                            AZURE_CLI_TIMEOUT.as_secs()
+                        ),
+                    })
+                }
+            }
+        } else {
+            self.inner.get_token(&[scope], None).await
+        };
+        match result {
             Ok(t) => Ok(t.token.secret().to_owned()),
             Err(e) => Err(AzureError::Token {
                 scope: scope.to_owned(),
@@ -291,6 +391,11 @@ impl EntraCredential {
                     ));
                 }
             }
+        } else if matches!(&*self.config, CredentialConfig::AzureCli { .. }) {
+            out.push_str(
+                " — sign in with `az login` (Azure CLI 2.54 or newer on PATH), or give registry \
+                 credentials with --docker-config",
+            );
         } else if matches!(&*self.config, CredentialConfig::ManagedIdentity { .. })
             && (out.contains("Identity not found") || out.contains("has not been assigned"))
         {

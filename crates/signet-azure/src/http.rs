@@ -1,9 +1,15 @@
-//! The one HTTP client of this crate: hyper 1 over tokio-rustls (aws-lc-rs), plugged into
-//! `azure_core` as its [`HttpClient`](azure_core::http::HttpClient) so that the house
-//! libraries (`azure_identity`, Key Vault) and our own ACR exchange share one transport.
+//! The one HTTP client of this crate, plugged into `azure_core` as its
+//! [`HttpClient`](azure_core::http::HttpClient) so that the house libraries (`azure_identity`,
+//! Key Vault) and our own ACR exchange share one transport: `signet-http`'s connector under
+//! hyper-util's pooled client (keep-alive; Key Vault refreshes and token grants reuse
+//! connections).
 //!
-//! - TLS roots: the Mozilla roots (`webpki-roots`) in production; [`HttpTransport::with_roots_pem`]
-//!   replaces them (tests: the fakes' generated CA).
+//! - Proxy: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (HTTPS through a
+//!   CONNECT tunnel, so Entra and Key Vault tokens never reach the proxy); the IMDS address is
+//!   never proxied. [`HttpTransport::with_proxy`] replaces the policy (tests).
+//! - TLS roots: the Mozilla roots, the system store (`SSL_CERT_FILE`, `SSL_CERT_DIR`) and
+//!   [`HttpTransport::with_extra_roots_pem`]; [`HttpTransport::with_roots_pem`] trusts exactly
+//!   the given CAs instead (tests: the fakes' generated CA).
 //! - Plain HTTP only to the IMDS address `169.254.169.254` (the managed-identity endpoint is
 //!   plain HTTP by design) and to hosts allowed explicitly.
 //! - [`HttpTransport::resolve`] pins `host:port` to a socket address (like curl's
@@ -12,7 +18,6 @@
 //!   behind `login.microsoftonline.com`, `169.254.169.254` and `*.vault.azure.net` without
 //!   changing a single URL in the code under test. With [`HttpTransport::only_resolved`] every
 //!   other host is refused, so a test can never reach the network.
-//! - One connection per request (no pool): token fetches happen about once an hour.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -22,8 +27,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::CertificateDer;
+use signet_http::{Connector, PlainHttp, PooledClient, ProxyPolicy};
 
 /// The managed identity endpoint (IMDS), reached over plain HTTP.
 pub const IMDS_HOST: &str = "169.254.169.254";
@@ -48,10 +53,13 @@ pub struct HttpTransport {
 #[derive(Clone)]
 struct Inner {
     tls: Arc<rustls::ClientConfig>,
+    extra_roots: Vec<CertificateDer<'static>>,
     resolve: HashMap<(String, u16), SocketAddr>,
     only_resolved: bool,
     plain_http: HashSet<String>,
+    proxy: ProxyPolicy,
     timeout: Duration,
+    client: PooledClient,
 }
 
 impl fmt::Debug for HttpTransport {
@@ -60,60 +68,92 @@ impl fmt::Debug for HttpTransport {
             .field("resolve", &self.inner.resolve)
             .field("only_resolved", &self.inner.only_resolved)
             .field("plain_http", &self.inner.plain_http)
+            .field("proxy", &self.inner.proxy)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
 }
 
-fn tls_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS configuration: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+impl Inner {
+    fn build_client(&mut self) {
+        let mut connector = Connector::new(self.tls.clone(), self.proxy.clone())
+            .plain_http(PlainHttp::Hosts(Arc::new(self.plain_http.clone())));
+        for ((host, port), addr) in &self.resolve {
+            connector = connector.resolve(host, *port, *addr);
+        }
+        if self.only_resolved {
+            connector = connector.only_resolved();
+        }
+        self.client = signet_http::pooled_client(connector);
+    }
 }
 
 impl HttpTransport {
-    /// Production: Mozilla roots, plain HTTP to IMDS only, 30 s per request.
+    /// Production: Mozilla and system roots, the environment's proxy settings, plain HTTP to
+    /// IMDS only, 30 s per request.
     pub fn new() -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let tls = signet_http::tls::client_config(&[]).unwrap_or_else(|e| panic!("TLS: {e}"));
+        let proxy = ProxyPolicy::from_env();
+        let plain_http = HashSet::from([IMDS_HOST.to_owned()]);
+        let client = signet_http::pooled_client(
+            Connector::new(tls.clone(), proxy.clone())
+                .plain_http(PlainHttp::Hosts(Arc::new(plain_http.clone()))),
+        );
         HttpTransport {
             inner: Arc::new(Inner {
-                tls: tls_config(roots).unwrap_or_else(|e| panic!("{e}")),
+                tls,
+                extra_roots: Vec::new(),
                 resolve: HashMap::new(),
                 only_resolved: false,
-                plain_http: HashSet::from([IMDS_HOST.to_owned()]),
+                plain_http,
+                proxy,
                 timeout: Duration::from_secs(30),
+                client,
             }),
         }
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
-        f(Arc::make_mut(&mut self.inner));
+        let inner = Arc::make_mut(&mut self.inner);
+        f(inner);
+        inner.build_client();
         self
     }
 
-    /// Trusts exactly the PEM CA certificates in `pem` (instead of the Mozilla roots).
-    pub fn with_roots_pem(self, pem: &[u8]) -> Result<Self, TransportError> {
-        let bad = |message: String| TransportError {
+    fn pem_roots(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+        signet_http::tls::parse_pem_certs(pem).map_err(|e| TransportError {
             endpoint: "TLS roots".into(),
-            message,
-        };
-        let mut roots = rustls::RootCertStore::empty();
-        let mut n = 0;
-        for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(pem) {
-            let cert: CertificateDer<'static> = cert.map_err(|e| bad(format!("PEM: {e}")))?;
-            roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            n += 1;
-        }
-        if n == 0 {
-            return Err(bad("no certificate in PEM".into()));
-        }
-        let tls = tls_config(roots).map_err(bad)?;
+            message: e.0,
+        })
+    }
+
+    /// Trusts exactly the PEM CA certificates in `pem` (instead of the Mozilla and system roots).
+    pub fn with_roots_pem(self, pem: &[u8]) -> Result<Self, TransportError> {
+        let roots = Self::pem_roots(pem)?;
+        let tls = signet_http::tls::client_config_exact(&roots).map_err(|e| TransportError {
+            endpoint: "TLS roots".into(),
+            message: e.0,
+        })?;
         Ok(self.edit(|i| i.tls = tls))
+    }
+
+    /// Trusts the PEM CA certificates in `pem` besides the Mozilla and system roots.
+    pub fn with_extra_roots_pem(self, pem: &[u8]) -> Result<Self, TransportError> {
+        let mut extra = self.inner.extra_roots.clone();
+        extra.extend(Self::pem_roots(pem)?);
+        let tls = signet_http::tls::client_config(&extra).map_err(|e| TransportError {
+            endpoint: "TLS roots".into(),
+            message: e.0,
+        })?;
+        Ok(self.edit(|i| {
+            i.tls = tls;
+            i.extra_roots = extra;
+        }))
+    }
+
+    /// Replaces the proxy policy (default: the environment's).
+    pub fn with_proxy(self, proxy: ProxyPolicy) -> Self {
+        self.edit(|i| i.proxy = proxy)
     }
 
     /// Connects to `addr` for `host:port` (see the module docs).
@@ -168,65 +208,24 @@ impl HttpTransport {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, String> {
-        let (mut parts, body) = request.into_parts();
-        let host = parts
-            .uri
-            .host()
-            .ok_or("URL has no host")?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let tls = match parts.uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if self.inner.plain_http.contains(&host) => false,
-            Some("http") => return Err("plain HTTP is not allowed to this host".into()),
-            _ => return Err("URL scheme must be https".into()),
-        };
-        let port = parts.uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-        let addr = match self.inner.resolve.get(&(host.clone(), port)) {
-            Some(a) => *a,
-            None if self.inner.only_resolved => {
-                return Err(format!("{host}:{port} is not a pinned test address"))
-            }
-            None => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|e| format!("resolving {host}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{host} has no address"))?,
-        };
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or("URL has no host")?;
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into());
-        parts.uri = path.parse().map_err(|e| format!("path: {e}"))?;
-        parts.headers.insert(
-            http::header::HOST,
-            authority.parse().map_err(|e| format!("host header: {e}"))?,
-        );
+        let (parts, body) = request.into_parts();
+        if parts.uri.host().is_none() {
+            return Err("URL has no host".into());
+        }
         let request = http::Request::from_parts(parts, Full::new(body));
-
-        let tcp = tokio::net::TcpStream::connect(addr)
+        let response = self
+            .inner
+            .client
+            .request(request)
             .await
-            .map_err(|e| format!("connect {addr}: {e}"))?;
-        let _ = tcp.set_nodelay(true);
-        let response = if tls {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| format!("server name {host}: {e}"))?;
-            let stream = tokio_rustls::TlsConnector::from(self.inner.tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS: {e}"))?;
-            exchange(TokioIo::new(stream), request).await?
-        } else {
-            exchange(TokioIo::new(tcp), request).await?
-        };
-        Ok(response)
+            .map_err(|e| signet_http::describe(&e))?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok(http::Response::from_parts(parts, body))
     }
 }
 
@@ -234,33 +233,6 @@ impl Default for HttpTransport {
     fn default() -> Self {
         Self::new()
     }
-}
-
-async fn exchange<I>(
-    io: I,
-    request: http::Request<Full<Bytes>>,
-) -> Result<http::Response<Bytes>, String>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request: {e}"))?;
-    let (parts, body) = response.into_parts();
-    let body = Limited::new(body, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?
-        .to_bytes();
-    driver.abort();
-    Ok(http::Response::from_parts(parts, body))
 }
 
 /// `azure_core`'s transport seam: the SDK's requests go through [`HttpTransport::send`].

@@ -7,10 +7,10 @@
 //!
 //! | piece | what | library |
 //! |---|---|---|
-//! | [`HttpTransport`] | hyper 1 + tokio-rustls (aws-lc-rs), Mozilla roots; the `azure_core` `HttpClient` | ours |
-//! | [`EntraCredential`] | workload identity (client assertion from the projected token file, re-read on every fetch), managed identity (IMDS), service principal secret; tokens cached until 5 minutes before expiry | `azure_identity` (`ClientAssertionCredential`, `ManagedIdentityCredential`, `ClientSecretCredential`) |
+//! | [`HttpTransport`] | `signet-http` (proxy from the environment, Mozilla + system roots, aws-lc-rs) under hyper-util's pooled client; the `azure_core` `HttpClient` | ours |
+//! | [`EntraCredential`] | workload identity (client assertion from the projected token file, re-read on every fetch), managed identity (IMDS), service principal secret, the Azure CLI's login (laptops); tokens cached until 5 minutes before expiry | `azure_identity` (`ClientAssertionCredential`, `ManagedIdentityCredential`, `ClientSecretCredential`, `AzureCliCredential`) |
 //! | [`AcrTokenSource`] | Entra token → `POST https://{registry}/oauth2/exchange` → ACR refresh token → [`signet_registry::Credential::IdentityToken`] for configured ACR hosts only | ours: there is no ACR client in the Azure SDK for Rust; it is one form POST |
-//! | [`KeyVaultTrustSource`] | `GET {vault}/certificates/{name}[/{version}]` with Key Vault's challenge authentication; `cer` → trust store | `azure_security_keyvault_certificates` |
+//! | [`KeyVaultTrustSource`] | `GET {vault}/certificates/{name}/versions`, `…/{version}` (and `/secrets/{name}/{version}` for the chain) with Key Vault's challenge authentication; the newest enabled versions' `cer` or secret chain → trust store; deleted or disabled certificates dropped | `azure_security_keyvault_certificates`, `_secrets`, `p12-keystore` |
 //!
 //! Every house library talks to local fakes in the tests honestly: the fakes sit behind the
 //! real host names (`login.microsoftonline.com`, `169.254.169.254`, `NAME.vault.azure.net`)
@@ -31,7 +31,7 @@ pub use acr::AcrTokenSource;
 pub use credential::{CredentialConfig, EntraCredential, ACR_SCOPE, KEY_VAULT_SCOPE};
 pub use error::AzureError;
 pub use http::{HttpTransport, TransportError, IMDS_HOST};
-pub use keyvault::{KeyVaultCertificate, KeyVaultTrustSource};
+pub use keyvault::{DroppedCertificate, KeyVaultCertificate, KeyVaultFetch, KeyVaultTrustSource};
 
 /// Whether `host` is an Azure Container Registry login server (`NAME.azurecr.io`, or the
 /// sovereign clouds' `azurecr.cn` / `azurecr.us`): the only hosts configuration may list.
@@ -51,25 +51,27 @@ pub fn is_acr_host(host: &str) -> bool {
         })
 }
 
-/// Whether `url` is a Key Vault URL (`https://NAME.vault.azure.net`, or a sovereign cloud's).
+/// Whether `url` can be a Key Vault URL: `https://HOST[:PORT]` without a path. Any host is
+/// allowed (public cloud `*.vault.azure.net`, sovereign clouds, Azure Stack Hub's
+/// `*.vault.REGION.DOMAIN`): a token only ever goes to a vault whose challenge names a resource
+/// of the vault's own domain (the SDK's challenge check).
 pub fn is_key_vault_url(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("https://") else {
         return false;
     };
-    let host = rest.trim_end_matches('/');
-    if host.contains('/') || host.contains(':') {
+    let authority = rest.trim_end_matches('/');
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
         return false;
     }
-    [
-        ".vault.azure.net",
-        ".vault.azure.cn",
-        ".vault.usgovcloudapi.net",
-        ".vault.microsoftazure.de",
-    ]
-    .iter()
-    .any(|s| {
-        host.strip_suffix(s).is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-    })
+    !host.is_empty()
+        && host.contains('.')
+        && !host.starts_with('.')
+        && !host.ends_with('.')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }

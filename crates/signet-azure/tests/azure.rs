@@ -433,10 +433,8 @@ async fn vault(w: &World) -> (KeyVault, HttpTransport) {
 
 fn kv_cert(name: &str, version: Option<&str>, store: &str) -> KeyVaultCertificate {
     KeyVaultCertificate {
-        name: name.into(),
         version: version.map(Into::into),
-        store_type: StoreType::Ca,
-        store_name: store.into(),
+        ..KeyVaultCertificate::latest(name, StoreType::Ca, store)
     }
 }
 
@@ -525,11 +523,13 @@ async fn key_vault_errors_say_what_to_do() {
     assert!(e.contains("HTTP 403") && e.contains("Forbidden"), "{e}");
     assert!(e.contains("Key Vault Certificate User"), "{e}");
 
+    // A name the vault never had is a configuration mistake, not a deletion.
     let e = fetch("missing").fetch().await.unwrap_err().to_string();
     assert!(
         e.contains("HTTP 404") && e.contains("CertificateNotFound"),
         "{e}"
     );
+    assert!(e.contains("check azure.keyVault.certificates"), "{e}");
 
     let e = fetch("leaf").fetch().await.unwrap_err().to_string();
     assert!(e.contains("neither a CA nor a self-signed"), "{e}");
@@ -557,8 +557,393 @@ fn host_rules() {
     assert!(!signet_azure::is_key_vault_url(
         "http://signetkv.vault.azure.net"
     ));
-    assert!(!signet_azure::is_key_vault_url("https://vault.azure.net"));
-    assert!(!signet_azure::is_key_vault_url(
-        "https://kv.vault.azure.net.evil.com"
+    // Sovereign clouds and Azure Stack Hub: any https host.
+    assert!(signet_azure::is_key_vault_url(
+        "https://kv.vault.local.azurestack.external"
     ));
+    assert!(signet_azure::is_key_vault_url(
+        "https://kv.vault.azure.cn:443"
+    ));
+    assert!(!signet_azure::is_key_vault_url(
+        "https://kv.vault.azure.net/keys"
+    ));
+    assert!(!signet_azure::is_key_vault_url("https://localhost"));
+    assert!(!signet_azure::is_key_vault_url("https://kv.example:0"));
+}
+
+/// A CA, a code-signing leaf it issued, and the leaf's key: what a CA-issued Key Vault
+/// certificate's secret holds. Returns (ca DER, leaf DER, PEM of key + leaf + CA).
+fn ca_issued_chain(cn: &str) -> (Vec<u8>, Vec<u8>, String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("{cn} CA"));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let leaf = p.signed_by(&key, &issuer).unwrap();
+    (
+        ca_cert.der().to_vec(),
+        leaf.der().to_vec(),
+        key.serialize_pem(),
+        leaf.pem(),
+        ca_cert.pem(),
+    )
+}
+
+fn kv_source(
+    w: &World,
+    transport: &HttpTransport,
+    certs: Vec<KeyVaultCertificate>,
+) -> KeyVaultTrustSource {
+    let (cred, _) = w.workload_identity("system:serviceaccount:gatekeeper-system:signet", true);
+    KeyVaultTrustSource::new(&format!("https://{VAULT_HOST}"), certs, &cred, transport).unwrap()
+}
+
+fn ders(stores: &[signet_notation::truststore::TrustStore], name: &str) -> Vec<Vec<u8>> {
+    stores
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("store {name} missing"))
+        .certificates
+        .iter()
+        .map(|c| c.der().to_vec())
+        .collect()
+}
+
+#[tokio::test]
+async fn key_vault_keeps_the_newest_enabled_versions_and_drops_disabled_and_deleted() {
+    let w = World::new().await;
+    let (kv, transport) = vault(&w).await;
+    let (v1, v2, v3) = (
+        self_signed_cert("v1"),
+        self_signed_cert("v2"),
+        self_signed_cert("v3"),
+    );
+    {
+        let mut s = kv.state.lock().unwrap();
+        s.page_size = 1; // every version on its own page: nextLink is followed
+        s.certs.insert(
+            "signing".into(),
+            vec![
+                ("a1".into(), v1.clone()),
+                ("b2".into(), v2.clone()),
+                ("c3".into(), v3.clone()),
+            ],
+        );
+    }
+    let two = KeyVaultCertificate {
+        versions: 2,
+        ..KeyVaultCertificate::latest("signing", StoreType::Ca, "rotation")
+    };
+    let source = kv_source(
+        &w,
+        &transport,
+        vec![two, kv_cert("signing", Some("a1"), "pinned")],
+    );
+    let fetched = source.fetch_detailed().await.unwrap();
+    assert_eq!(
+        ders(&fetched.stores, "rotation"),
+        vec![v3.clone(), v2.clone()]
+    );
+    assert_eq!(ders(&fetched.stores, "pinned"), vec![v1.clone()]);
+    assert!(fetched.dropped.is_empty());
+
+    // Disabling the newest version: the two newest *enabled* ones; the pinned version, once
+    // disabled, is dropped.
+    kv.state.lock().unwrap().disabled = vec![
+        ("signing".into(), "c3".into()),
+        ("signing".into(), "a1".into()),
+    ];
+    let fetched = source.fetch_detailed().await.unwrap();
+    assert_eq!(ders(&fetched.stores, "rotation"), vec![v2.clone()]);
+    assert!(
+        ders(&fetched.stores, "pinned").is_empty(),
+        "disabled version still trusted"
+    );
+    assert_eq!(fetched.dropped.len(), 1, "{:?}", fetched.dropped);
+    assert!(fetched.dropped[0].reason.contains("deleted or disabled"));
+
+    // Every version disabled: the certificate is dropped, its store is empty (not absent:
+    // an absent store would fall back to files).
+    kv.state
+        .lock()
+        .unwrap()
+        .disabled
+        .push(("signing".into(), "b2".into()));
+    let fetched = source.fetch_detailed().await.unwrap();
+    assert!(ders(&fetched.stores, "rotation").is_empty());
+    assert!(fetched
+        .dropped
+        .iter()
+        .any(|d| d.reason.contains("disabled")));
+
+    // Deleted (404) after it was seen: dropped at this refresh, not an error.
+    kv.state.lock().unwrap().disabled.clear();
+    source.fetch().await.unwrap();
+    kv.state.lock().unwrap().certs.remove("signing");
+    let fetched = source.fetch_detailed().await.unwrap();
+    assert!(ders(&fetched.stores, "rotation").is_empty());
+    assert!(ders(&fetched.stores, "pinned").is_empty());
+    assert!(
+        fetched.dropped.iter().any(|d| d.reason.contains("deleted")),
+        "{:?}",
+        fetched.dropped
+    );
+    assert_eq!(source.failed_fetches(), 0);
+
+    // A vault that refuses us is a failed fetch (the caller keeps its last good set), counted.
+    // (An unreachable vault fails the same way, after azure_core's retries, about a minute.)
+    kv.state.lock().unwrap().refuse_tokens = true;
+    source.fetch().await.unwrap_err();
+    assert_eq!(source.failed_fetches(), 1);
+}
+
+#[tokio::test]
+async fn key_vault_chain_from_secret_pem_and_pkcs12_anchors_the_issuing_ca() {
+    let w = World::new().await;
+    let (kv, transport) = vault(&w).await;
+    let (ca_der, leaf_der, key_pem, leaf_pem, ca_pem) = ca_issued_chain("signer.example");
+    let (ca2_der, leaf2_der, key2_pem, leaf2_pem, ca2_pem) = ca_issued_chain("p12.example");
+
+    // PKCS#12 as Key Vault stores it: base64, no password. Made by the real openssl CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n);
+    std::fs::write(path("key.pem"), &key2_pem).unwrap();
+    std::fs::write(path("leaf.pem"), &leaf2_pem).unwrap();
+    std::fs::write(path("ca.pem"), &ca2_pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["pkcs12", "-export", "-passout", "pass:"])
+        .arg("-inkey")
+        .arg(path("key.pem"))
+        .arg("-in")
+        .arg(path("leaf.pem"))
+        .arg("-certfile")
+        .arg(path("ca.pem"))
+        .arg("-out")
+        .arg(path("bundle.p12"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p12 = std::fs::read(path("bundle.p12")).unwrap();
+    {
+        use base64::Engine as _;
+        let mut s = kv.state.lock().unwrap();
+        s.certs
+            .insert("pem-chain".into(), vec![("v1".into(), leaf_der.clone())]);
+        s.certs
+            .insert("p12-chain".into(), vec![("v1".into(), leaf2_der.clone())]);
+        s.secrets.insert(
+            ("pem-chain".into(), "v1".into()),
+            (
+                "application/x-pem-file".into(),
+                format!("{key_pem}{leaf_pem}{ca_pem}"),
+            ),
+        );
+        s.secrets.insert(
+            ("p12-chain".into(), "v1".into()),
+            (
+                "application/x-pkcs12".into(),
+                base64::engine::general_purpose::STANDARD.encode(&p12),
+            ),
+        );
+    }
+    let chain = |name: &str, store: &str| KeyVaultCertificate {
+        chain_from_secret: true,
+        ..KeyVaultCertificate::latest(name, StoreType::Ca, store)
+    };
+    let source = kv_source(
+        &w,
+        &transport,
+        vec![chain("pem-chain", "pem"), chain("p12-chain", "p12")],
+    );
+    let stores = source.fetch().await.unwrap();
+    // The leaf (the signing certificate) is not an anchor; its issuing CA is.
+    assert_eq!(ders(&stores, "pem"), vec![ca_der]);
+    assert_eq!(ders(&stores, "p12"), vec![ca2_der]);
+
+    // Without chainFromSecret the leaf alone is refused, with what to do.
+    let e = kv_source(&w, &transport, vec![kv_cert("pem-chain", None, "x")])
+        .fetch()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("neither a CA nor a self-signed"), "{e}");
+
+    // A secret with only the leaf: no anchor, said clearly.
+    kv.state.lock().unwrap().secrets.insert(
+        ("pem-chain".into(), "v1".into()),
+        (
+            "application/x-pem-file".into(),
+            format!("{key_pem}{leaf_pem}"),
+        ),
+    );
+    let e = kv_source(&w, &transport, vec![chain("pem-chain", "pem")])
+        .fetch()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("holds no CA or self-signed certificate"), "{e}");
+
+    // Reading secrets needs its own permission.
+    kv.state.lock().unwrap().forbidden.push("p12-chain".into());
+    let e = kv_source(&w, &transport, vec![chain("p12-chain", "p12")])
+        .fetch()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("HTTP 403"), "{e}");
+}
+
+/// Laptops: the Azure CLI's login (`az account get-access-token`, a fake `az` on the search
+/// path) exchanged for an ACR refresh token, as `az acr login` would.
+#[tokio::test]
+async fn azure_cli_login_is_exchanged_for_an_acr_token() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let w = World::new().await;
+    let acr = Acr::start(&w.pki, w.tokens.clone(), w.log.clone()).await;
+    let transport =
+        w.transport
+            .clone()
+            .resolve("localhost", acr.server.addr.port(), acr.server.addr);
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let token = w.tokens.issue("az", "https://containerregistry.azure.net");
+    let az = bin.path().join("az");
+    let write_az = |body: &str| {
+        std::fs::write(
+            &az,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n{body}\n", asked.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_az(&format!(
+        r#"printf '{{"accessToken":"{token}","expiresOn":"2099-01-01 00:00:00.000000","expires_on":4070908800,"subscription":"s","tenant":"{TENANT}","tokenType":"Bearer"}}'"#
+    ));
+    let search_path = std::ffi::OsString::from(format!("{}:/usr/bin:/bin", bin.path().display()));
+    let cli = |search_path: &std::ffi::OsString| {
+        EntraCredential::new(
+            CredentialConfig::AzureCli {
+                tenant_id: None,
+                search_path: Some(search_path.clone()),
+            },
+            &transport,
+        )
+        .unwrap()
+    };
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&search_path),
+        transport.clone(),
+        Arc::new(NoCredentials),
+    );
+    let client = registry_client(&w.pki, source.clone().into_source());
+    let reference = Reference::parse(&format!("{}/net-monitor:v1", acr.host)).unwrap();
+    client.resolve(&reference, deadline()).await.unwrap();
+    let args = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        args.contains("account get-access-token") && args.contains(ACR_SCOPE),
+        "{args}"
+    );
+    assert_eq!(
+        w.tokens
+            .audience(&acr.state.lock().unwrap().last_exchange_form["access_token"])
+            .as_deref(),
+        Some("https://containerregistry.azure.net")
+    );
+
+    // Not signed in: REGISTRY_AUTH_FAILED saying to run `az login`.
+    write_az("echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1");
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&search_path),
+        transport.clone(),
+        Arc::new(NoCredentials),
+    );
+    let e = source.credential(&acr.host).await.unwrap_err();
+    assert_eq!(e.code(), ErrorCode::RegistryAuthFailed);
+    assert!(e.to_string().contains("az login"), "{e}");
+
+    // No `az` at all: said just as clearly.
+    let source = AcrTokenSource::new(
+        [acr.host.clone()],
+        cli(&std::ffi::OsString::from("/nonexistent")),
+        transport,
+        Arc::new(NoCredentials),
+    );
+    let e = source.credential(&acr.host).await.unwrap_err();
+    assert!(e.to_string().contains("az login"), "{e}");
+}
+
+/// AKS's HTTP-proxy feature: Entra ID and Key Vault through `HTTPS_PROXY` (a CONNECT proxy
+/// run by the test, reaching the fakes behind their real host names). The proxy sees the
+/// host names and nothing else: no Entra assertion, no bearer token.
+#[tokio::test]
+async fn entra_and_key_vault_through_a_connect_proxy() {
+    use signet_testkit::registry::proxy::Proxy;
+    let base = World::new().await;
+    let kv = KeyVault::start(&base.pki, base.tokens.clone(), base.log.clone()).await;
+    let routes = std::collections::HashMap::from([
+        (format!("{ENTRA_HOST}:443"), base.entra.server.addr),
+        (format!("{VAULT_HOST}:443"), kv.server.addr),
+    ]);
+    let proxy = Proxy::start_with_routes(None, routes).await;
+    // Only the proxy is reachable: a request that went around it would fail.
+    let proxied = base
+        .pki
+        .transport()
+        .resolve("proxy.corp.example", 3128, proxy.addr)
+        .with_proxy(
+            signet_http::ProxyPolicy::explicit("", "http://proxy.corp.example:3128", "", "")
+                .unwrap(),
+        );
+    let w = World {
+        transport: proxied.clone(),
+        ..base
+    };
+    let cert = self_signed_cert("through the proxy");
+    kv.state
+        .lock()
+        .unwrap()
+        .certs
+        .insert("signing".into(), vec![("v1".into(), cert.clone())]);
+    let stores = kv_source(
+        &w,
+        &proxied,
+        vec![KeyVaultCertificate::latest("signing", StoreType::Ca, "s")],
+    )
+    .fetch()
+    .await
+    .unwrap();
+    assert_eq!(ders(&stores, "s"), vec![cert]);
+
+    let seen = proxy.seen();
+    let targets: std::collections::BTreeSet<&str> =
+        seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        [format!("{ENTRA_HOST}:443"), format!("{VAULT_HOST}:443")]
+            .iter()
+            .map(String::as_str)
+            .collect()
+    );
+    for s in &seen {
+        assert_eq!(s.method, "CONNECT");
+        assert!(s.header("authorization").is_none(), "{s:?}");
+    }
+    // Pooled connections: fewer tunnels than requests (challenge, token, list, get).
+    assert!(
+        seen.len() < w.log.lock().unwrap().len(),
+        "{} tunnels",
+        seen.len()
+    );
 }

@@ -5,7 +5,7 @@
 //! | reference does not parse ([`RegistryError::InvalidReference`]) | `INVALID_REFERENCE` |
 //! | no statement applies to `registry/repo` | `NO_TRUST_POLICY` |
 //! | registry: connect, transport, HTTP status, throttling, oversize answer, malformed JSON, refused redirect | `REGISTRY_ERROR` |
-//! | registry: credentials refused, token service failed | `REGISTRY_AUTH_FAILED` |
+//! | registry: credentials refused, token service or credential helper failed | `REGISTRY_AUTH_FAILED` |
 //! | registry: manifest/tag/repository not found (resolve) | `ARTIFACT_NOT_FOUND` |
 //! | registry: content whose digest/size/subject is wrong (resolve, discovery) | `SIGNATURE_INVALID` |
 //! | a signature manifest the registry served wrong ([`RejectedSignature`]) or an envelope blob that is missing, oversize or not what its descriptor says | `SIGNATURE_INVALID` (for that signature) |
@@ -28,6 +28,10 @@ use crate::VerdictError;
 pub(crate) fn registry(e: &RegistryError) -> VerdictError {
     let code = e.code();
     let hint = match code {
+        // The helper's own words say what is wrong; the credentials were never sent.
+        _ if matches!(e, RegistryError::CredentialHelper { .. }) => {
+            "; fix the credential helper (or log in again), or name another Docker config"
+        }
         ErrorCode::RegistryAuthFailed => {
             "; check the registry credentials (Docker config) and that they may pull this repository"
         }

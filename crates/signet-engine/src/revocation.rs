@@ -10,9 +10,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use moka::future::Cache;
 use moka::Expiry;
 use signet_notation::revocation::{
@@ -21,7 +18,7 @@ use signet_notation::revocation::{
 use tokio::time::Instant;
 
 pub use crate::revocation_guard::RevocationNetworkPolicy;
-use crate::revocation_guard::{denial_in, GuardedResolver};
+use crate::revocation_guard::{denial_in, GuardedAddresses};
 
 /// Most redirects followed by a CRL fetch.
 const MAX_REDIRECTS: usize = 3;
@@ -37,6 +34,9 @@ pub struct RevocationConfig {
     pub max_crl_age: Duration,
     /// Where fetches may go (default: public hosts only; see [`crate::revocation_guard`]).
     pub network: RevocationNetworkPolicy,
+    /// Which fetches go through an HTTP proxy (default: the environment's `HTTP_PROXY`,
+    /// `NO_PROXY`).
+    pub proxy: signet_http::ProxyPolicy,
 }
 
 impl Default for RevocationConfig {
@@ -46,6 +46,7 @@ impl Default for RevocationConfig {
             max_cached_crls: 1_000,
             max_crl_age: Duration::from_secs(3600),
             network: RevocationNetworkPolicy::default(),
+            proxy: signet_http::ProxyPolicy::from_env(),
         }
     }
 }
@@ -73,7 +74,7 @@ impl Expiry<String, CachedCrl> for CrlExpiry {
 /// Fetches CRLs (cached by URL until their `nextUpdate`, at most
 /// [`RevocationConfig::max_crl_age`]) and OCSP responses over HTTP.
 pub struct HttpRevocationSource {
-    client: Client<HttpConnector<GuardedResolver>, Full<Bytes>>,
+    client: signet_http::PooledClient,
     crls: Cache<String, CachedCrl>,
     config: RevocationConfig,
 }
@@ -89,10 +90,14 @@ impl std::fmt::Debug for HttpRevocationSource {
 
 impl HttpRevocationSource {
     pub fn new(config: RevocationConfig) -> Self {
-        let mut connector =
-            HttpConnector::new_with_resolver(GuardedResolver::new(config.network.clone()));
-        connector.set_connect_timeout(Some(config.fetch_timeout));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        // Plain HTTP only (checked per hop below); the TLS configuration is never used.
+        let tls = signet_http::tls::client_config_exact(&[])
+            .unwrap_or_else(|e| panic!("an empty TLS configuration: {e}"));
+        let client = signet_http::pooled_client(
+            signet_http::Connector::new(tls, config.proxy.clone())
+                .plain_http(signet_http::PlainHttp::Always)
+                .address_filter(Arc::new(GuardedAddresses::new(config.network.clone()))),
+        );
         let crls = Cache::builder()
             .max_capacity(config.max_cached_crls)
             .expire_after(CrlExpiry)
@@ -188,10 +193,10 @@ impl HttpRevocationSource {
                 let request = request
                     .body(Full::new(body.clone().unwrap_or_default()))
                     .map_err(|e| format!("invalid request: {e}"))?;
-                let response =
-                    self.client.request(request).await.map_err(|e| {
-                        denial_in(&e).unwrap_or_else(|| format!("request failed: {e}"))
-                    })?;
+                let response = self.client.request(request).await.map_err(|e| {
+                    denial_in(&e)
+                        .unwrap_or_else(|| format!("request failed: {}", signet_http::describe(&e)))
+                })?;
                 let status = response.status();
                 if status.is_redirection() && method == http::Method::GET {
                     let location = response

@@ -6,7 +6,8 @@
 //! Every URL and every redirect hop must be `http` or `https` with a host the policy
 //! allows, and every address a host name resolves to must be allowed too (addresses are
 //! checked when the connector resolves the name, so the connection goes to a checked address;
-//! a rebinding DNS answer cannot slip a private address in between). By default these are
+//! a rebinding DNS answer cannot slip a private address in between; through an HTTP proxy the
+//! proxy resolves names, so there only host-name rules and address literals are checked). By default these are
 //! denied: loopback, private (RFC 1918), link-local (with the metadata address), CGNAT
 //! (`100.64.0.0/10`), unique-local IPv6 (`fc00::/7`), unspecified, broadcast and multicast,
 //! IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64) by their IPv4 rules.
@@ -17,13 +18,8 @@
 //! it resolved to.
 
 use std::fmt;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use hyper_util::client::legacy::connect::dns::Name;
 
 /// A host name, wildcard or address range of an allow or deny list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,46 +258,33 @@ impl RevocationNetworkPolicy {
     }
 }
 
-/// The DNS resolver of the revocation client: resolves with the system resolver and keeps
-/// only addresses the policy allows, so the connector never dials a denied one.
+/// The address filter of the revocation client's connector: the host-name rules, then only
+/// the resolved addresses the policy allows, so the connector never dials a denied one.
 #[derive(Debug, Clone)]
-pub(crate) struct GuardedResolver {
+pub(crate) struct GuardedAddresses {
     policy: Arc<RevocationNetworkPolicy>,
 }
 
-impl GuardedResolver {
+impl GuardedAddresses {
     pub(crate) fn new(policy: RevocationNetworkPolicy) -> Self {
-        GuardedResolver {
+        GuardedAddresses {
             policy: Arc::new(policy),
         }
     }
 }
 
-type Addrs = std::vec::IntoIter<SocketAddr>;
-
-impl tower_service::Service<Name> for GuardedResolver {
-    type Response = Addrs;
-    type Error = std::io::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Addrs, std::io::Error>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), std::io::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, name: Name) -> Self::Future {
-        let policy = self.policy.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_ascii_lowercase();
-            if let Err(denied) = policy.check_name(&host) {
-                return Err(std::io::Error::other(denied));
-            }
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            policy
-                .filter(&host, addrs)
-                .map(Vec::into_iter)
-                .map_err(std::io::Error::other)
-        })
+impl signet_http::AddressFilter for GuardedAddresses {
+    fn filter(&self, host: &str, addrs: Vec<SocketAddr>) -> std::io::Result<Vec<SocketAddr>> {
+        let host = host.to_ascii_lowercase();
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            self.policy
+                .check_ip(&host, ip)
+                .map_err(std::io::Error::other)?;
+            return Ok(addrs);
+        }
+        self.policy
+            .filter(&host, addrs)
+            .map_err(std::io::Error::other)
     }
 }
 

@@ -71,11 +71,33 @@ impl TokenSource for NoCredentials {
 
 /// Credentials from Docker's `config.json` (also the `.dockerconfigjson` of a Kubernetes
 /// pull secret): `auths.<registry>.auth` (base64 `user:pass`), `username`/`password`,
-/// or `identitytoken`. Credential helpers (`credsStore`, `credHelpers`) are not run.
+/// or `identitytoken`; and credential helpers, as Docker Desktop and `docker login` with a
+/// keychain store them: `credHelpers.<registry>` first, then `auths`, then `credsStore`.
+///
+/// A helper is run as `docker-credential-NAME get` (found on `PATH`, or in
+/// [`DockerConfig::with_helper_dir`]) with the server URL on standard input; its answer is
+/// `{"ServerURL", "Username", "Secret"}` (user name `<token>`: the secret is an identity
+/// token). "credentials not found" means anonymous access. A helper gets 10 s and 64 KiB of
+/// output; any other failure is [`RegistryError::CredentialHelper`], naming the helper. Answers
+/// are reused for a minute (a Basic-auth registry asks for every request).
 #[derive(Clone, Default)]
 pub struct DockerConfig {
     auths: HashMap<String, Credential>,
+    creds_store: Option<String>,
+    cred_helpers: HashMap<String, String>,
+    helper_dir: Option<std::path::PathBuf>,
+    helper_cache: Arc<std::sync::Mutex<HelperCache>>,
 }
+
+/// (helper, registry) → its answer and when it was given.
+type HelperCache = HashMap<String, (Option<Credential>, std::time::Instant)>;
+
+/// Longest a credential helper may run.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Most output read from a credential helper.
+const HELPER_MAX_OUTPUT: u64 = 64 * 1024;
+/// How long a helper's answer is reused.
+const HELPER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl fmt::Debug for DockerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,6 +105,8 @@ impl fmt::Debug for DockerConfig {
         hosts.sort();
         f.debug_struct("DockerConfig")
             .field("registries", &hosts)
+            .field("creds_store", &self.creds_store)
+            .field("cred_helpers", &self.cred_helpers)
             .finish()
     }
 }
@@ -91,6 +115,10 @@ impl fmt::Debug for DockerConfig {
 struct RawConfig {
     #[serde(default)]
     auths: HashMap<String, RawAuth>,
+    #[serde(default, rename = "credsStore")]
+    creds_store: Option<String>,
+    #[serde(default, rename = "credHelpers")]
+    cred_helpers: HashMap<String, String>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -113,6 +141,15 @@ impl DockerConfig {
         let raw: RawConfig = serde_json::from_slice(json)
             .map_err(|e| RegistryError::Config(format!("Docker config: {e}")))?;
         let mut auths = HashMap::new();
+        let creds_store = raw.creds_store.filter(|s| !s.trim().is_empty());
+        if let Some(name) = &creds_store {
+            check_helper_name(name, "credsStore")?;
+        }
+        let mut cred_helpers = HashMap::new();
+        for (key, name) in raw.cred_helpers {
+            check_helper_name(&name, &format!("credHelpers.{key}"))?;
+            cred_helpers.insert(normalize_config_key(&key), name);
+        }
         for (key, entry) in raw.auths {
             let host = normalize_config_key(&key);
             let cred = if let Some(token) = entry.identitytoken.filter(|t| !t.is_empty()) {
@@ -144,7 +181,48 @@ impl DockerConfig {
             };
             auths.insert(host, cred);
         }
-        Ok(DockerConfig { auths })
+        Ok(DockerConfig {
+            auths,
+            creds_store,
+            cred_helpers,
+            ..DockerConfig::default()
+        })
+    }
+
+    /// Runs credential helpers from `dir` instead of looking them up on `PATH`.
+    pub fn with_helper_dir(mut self, dir: impl Into<std::path::PathBuf>) -> DockerConfig {
+        self.helper_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether this configuration names anything for `registry` (a credential or a helper).
+    pub fn configures(&self, registry: &str) -> bool {
+        let key = normalize_config_key(registry);
+        self.creds_store.is_some()
+            || self.cred_helpers.contains_key(&key)
+            || self.auths.contains_key(&key)
+    }
+
+    async fn ask_helper(
+        &self,
+        helper: &str,
+        registry: &str,
+    ) -> Result<Option<Credential>, RegistryError> {
+        let key = format!("{helper}\n{registry}");
+        {
+            let cache = self.helper_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((cred, at)) = cache.get(&key) {
+                if at.elapsed() < HELPER_CACHE_TTL {
+                    return Ok(cred.clone());
+                }
+            }
+        }
+        let cred = run_helper(self.helper_dir.as_deref(), helper, registry).await?;
+        self.helper_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (cred.clone(), std::time::Instant::now()));
+        Ok(cred)
     }
 
     /// Reads and parses a Docker config file.
@@ -192,9 +270,154 @@ impl TokenSource for DockerConfig {
         &'a self,
         registry: &'a str,
     ) -> BoxFuture<'a, Result<Option<Credential>, RegistryError>> {
-        let found = self.get(registry).cloned();
-        Box::pin(async move { Ok(found) })
+        Box::pin(async move {
+            let key = normalize_config_key(registry);
+            if let Some(helper) = self.cred_helpers.get(&key) {
+                return self.ask_helper(helper, &key).await;
+            }
+            if let Some(found) = self.auths.get(&key) {
+                return Ok(Some(found.clone()));
+            }
+            match &self.creds_store {
+                Some(helper) => self.ask_helper(helper, &key).await,
+                None => Ok(None),
+            }
+        })
     }
+}
+
+/// A helper name is the `NAME` of `docker-credential-NAME`: never a path.
+fn check_helper_name(name: &str, field: &str) -> Result<(), RegistryError> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        || name.starts_with('.')
+    {
+        return Err(RegistryError::Config(format!(
+            "Docker config: {field} {name:?} is not a credential helper name (docker-credential-NAME)"
+        )));
+    }
+    Ok(())
+}
+
+/// The server URL helpers know a registry by: Docker Hub's legacy URL, else the host.
+fn helper_server_url(registry: &str) -> String {
+    if registry == crate::reference::DOCKER_HUB {
+        "https://index.docker.io/v1/".to_owned()
+    } else {
+        registry.to_owned()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct HelperAnswer {
+    #[serde(rename = "Username", default)]
+    username: String,
+    #[serde(rename = "Secret", default)]
+    secret: String,
+}
+
+/// `docker-credential-NAME get`, bounded in time and output.
+async fn run_helper(
+    dir: Option<&Path>,
+    helper: &str,
+    registry: &str,
+) -> Result<Option<Credential>, RegistryError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let fail = |message: String| RegistryError::CredentialHelper {
+        helper: helper.to_owned(),
+        registry: registry.to_owned(),
+        message,
+    };
+    let program = format!("docker-credential-{helper}");
+    let path = match dir {
+        Some(d) => d.join(&program),
+        None => std::path::PathBuf::from(&program),
+    };
+    let mut child = tokio::process::Command::new(&path)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                fail(format!(
+                    "{program} is not installed (not found on PATH); install it, log in again with `docker login {registry}`, or remove the helper from the Docker config"
+                ))
+            } else {
+                fail(format!("cannot run {program}: {e}"))
+            }
+        })?;
+    let server_url = helper_server_url(registry);
+    let run = async {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A helper that exits without reading is judged by its answer, not by the pipe.
+            let _ = stdin.write_all(server_url.as_bytes()).await;
+            drop(stdin);
+        }
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        let read_out = async {
+            if let Some(o) = out {
+                let _ = o.take(HELPER_MAX_OUTPUT + 1).read_to_end(&mut stdout).await;
+            }
+        };
+        let read_err = async {
+            if let Some(e) = err {
+                let _ = e.take(HELPER_MAX_OUTPUT + 1).read_to_end(&mut stderr).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        let status = child.wait().await;
+        (status, stdout, stderr)
+    };
+    let (status, stdout, stderr) = match tokio::time::timeout(HELPER_TIMEOUT, run).await {
+        Ok(r) => r,
+        Err(_) => {
+            return Err(fail(format!(
+                "no answer within {} s (it may be waiting for a desktop prompt)",
+                HELPER_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    let status = status.map_err(|e| fail(format!("waiting for it: {e}")))?;
+    if stdout.len() as u64 > HELPER_MAX_OUTPUT {
+        return Err(fail(format!(
+            "answered more than {HELPER_MAX_OUTPUT} bytes"
+        )));
+    }
+    let text = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .trim()
+            .chars()
+            .take(300)
+            .collect::<String>()
+    };
+    if !status.success() {
+        let said = format!("{} {}", text(&stdout), text(&stderr));
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(fail(format!("{status}: {}", said.trim())));
+    }
+    let answer: HelperAnswer = serde_json::from_slice(&stdout)
+        .map_err(|e| fail(format!("its answer is not the credential JSON: {e}")))?;
+    if answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(if answer.username == "<token>" {
+        Credential::IdentityToken(answer.secret)
+    } else {
+        Credential::Basic {
+            username: answer.username,
+            password: answer.secret,
+        }
+    }))
 }
 
 /// `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000`.

@@ -13,7 +13,7 @@ use signet_notation::ErrorCode;
 /// | `InvalidReference` | `INVALID_REFERENCE` |
 /// | `Config` | `INTERNAL` (a bad configuration is caught when the client is built) |
 /// | `Connect`, `Transport`, `Status`, `RateLimited`, `TooLarge`, `Malformed`, `Redirect` | `REGISTRY_ERROR` |
-/// | `AuthFailed`, `TokenService` | `REGISTRY_AUTH_FAILED` |
+/// | `AuthFailed`, `TokenService`, `CredentialHelper` | `REGISTRY_AUTH_FAILED` |
 /// | `NotFound` | `ARTIFACT_NOT_FOUND` |
 /// | `DigestMismatch`, `SizeMismatch`, `SubjectMismatch`, `InvalidSignatureManifest` | `SIGNATURE_INVALID` (the registry served content that is not what was asked for: integrity) |
 /// | `Timeout` | `TIMEOUT` |
@@ -86,6 +86,14 @@ pub enum RegistryError {
     #[error("token service {realm} failed: {message}")]
     TokenService { realm: String, message: String },
 
+    /// A Docker credential helper (`docker-credential-NAME get`) failed.
+    #[error("credential helper docker-credential-{helper} (from the Docker config) failed for {registry}: {message}")]
+    CredentialHelper {
+        helper: String,
+        registry: String,
+        message: String,
+    },
+
     /// The manifest, tag or blob does not exist.
     #[error("{what} not found in {repository}")]
     NotFound { repository: String, what: String },
@@ -147,9 +155,9 @@ impl RegistryError {
             | RegistryError::TooLarge { .. }
             | RegistryError::Malformed { .. }
             | RegistryError::Redirect { .. } => ErrorCode::RegistryError,
-            RegistryError::AuthFailed { .. } | RegistryError::TokenService { .. } => {
-                ErrorCode::RegistryAuthFailed
-            }
+            RegistryError::AuthFailed { .. }
+            | RegistryError::TokenService { .. }
+            | RegistryError::CredentialHelper { .. } => ErrorCode::RegistryAuthFailed,
             RegistryError::NotFound { .. } => ErrorCode::ArtifactNotFound,
             RegistryError::DigestMismatch { .. }
             | RegistryError::SizeMismatch { .. }

@@ -37,7 +37,8 @@
 //! realm=…,service=…`: `GET realm?service=…&scope=repository:<repo>:pull` with Basic
 //! credentials if any, or a refresh-token `POST` for an identity token). Credentials come
 //! from a [`TokenSource`]: [`DockerConfig`] (`config.json`, Kubernetes `.dockerconfigjson`)
-//! or a custom source (ACR via Entra ID later). Tokens are cached per (registry, scope) until
+//! Docker credential helpers
+//! (`credsStore`, `credHelpers`), or a custom source (ACR via Entra ID or the Azure CLI). Tokens are cached per (registry, scope) until
 //! shortly before `expires_in` runs out, and are only ever sent to the registry host they
 //! were issued for: a redirect to another host (blob storage) is followed without the
 //! `Authorization` header, at most 5 times, and never from HTTPS to plain HTTP unless the
@@ -50,11 +51,13 @@
 //! body *while* reading it), how it retries, where credentials go on redirects, and how the
 //! token cache is keyed; its referrers support has no tag-schema fallback that checks
 //! `subject`; and it brings a second TLS stack and its own timeouts that do not compose with
-//! a per-call deadline. The OCI *types* come from `oci-spec`; the transport is ~300 lines on
-//! hyper 1, hyper-util's pooled client, and tokio-rustls with rustls on the **aws-lc-rs**
-//! provider (the same crypto library `signet-notation` verifies signatures with; no `ring`).
-//! Trusted roots: the Mozilla set (`webpki-roots`, no dependence on the container's CA
-//! bundle) plus configured PEM CAs, globally or per registry.
+//! a per-call deadline. The OCI *types* come from `oci-spec`; the transport is hyper 1,
+//! hyper-util's pooled client, and `signet-http`'s connector (the one outbound stack of
+//! Signet: `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` with CONNECT tunnels, rustls on the
+//! **aws-lc-rs** provider, the same crypto library `signet-notation` verifies signatures
+//! with; no `ring`). Trusted roots: the Mozilla set, the system store (`SSL_CERT_FILE`,
+//! `SSL_CERT_DIR`) plus configured PEM CAs, globally or per registry. Registry credentials
+//! travel inside the TLS tunnel; a proxy only ever sees its own `Proxy-Authorization`.
 //!
 //! # Round trips
 //! [`RegistryClient::round_trips`] counts every HTTP request. One cold verification of a tag

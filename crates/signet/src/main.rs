@@ -1,4 +1,5 @@
-//! `signet`: offline verification of Notary Project (Notation) signatures.
+//! `signet`: verification of Notary Project (Notation) signatures: the Gatekeeper
+//! external-data provider (`signet serve`) and the command line.
 //!
 //! Exit status: 0 everything verified (or the document is valid); 1 a verification failed;
 //! 2 bad usage, or an unreadable or invalid input (trust policy, trust store, file).

@@ -700,6 +700,45 @@ pub struct KvState {
     /// audience the vault expects (tenant mismatch simulated by refusing every token)
     pub refuse_tokens: bool,
     pub unauthenticated: usize,
+    /// (name, version) of disabled versions: `attributes.enabled = false`, secret refused.
+    pub disabled: Vec<(String, String)>,
+    /// (name, version) → (contentType, value) of the certificate's secret; without an entry
+    /// the secret is the certificate alone as PEM (what Key Vault stores for a cer-only import
+    /// is not what we test).
+    pub secrets: HashMap<(String, String), (String, String)>,
+    /// Versions listed per page (`nextLink` paging).
+    pub page_size: usize,
+}
+
+/// The versions of `name`, Key Vault's `ListCertificatePropertiesResult` paging.
+fn kv_versions_page(s: &KvState, name: &str, skip: usize) -> serde_json::Value {
+    let versions = &s.certs[name];
+    let page = s.page_size.max(1);
+    let value: Vec<serde_json::Value> = versions
+        .iter()
+        .enumerate()
+        .skip(skip)
+        .take(page)
+        .map(|(i, (ver, _))| {
+            let enabled = !s.disabled.iter().any(|(n, v)| n == name && v == ver);
+            serde_json::json!({
+                "id": format!("https://{VAULT_HOST}/certificates/{name}/{ver}"),
+                "x5t": "fLi3U52HunIVNXubkEnf8tP6Wbo",
+                "attributes": {"enabled": enabled, "created": 1700000000 + i as i64 * 1000,
+                               "updated": 1700000000 + i as i64 * 1000,
+                               "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90}
+            })
+        })
+        .collect();
+    let next = if skip + page < versions.len() {
+        serde_json::Value::String(format!(
+            "https://{VAULT_HOST}/certificates/{name}/versions?api-version=7.6&$skiptoken={}",
+            skip + page
+        ))
+    } else {
+        serde_json::Value::Null
+    };
+    serde_json::json!({"value": value, "nextLink": next})
 }
 
 pub struct KeyVault {
@@ -740,6 +779,64 @@ impl KeyVault {
                 None => return challenge,
             }
             let parts: Vec<&str> = r.path.trim_start_matches('/').split('/').collect();
+            if parts.len() >= 2 && s.forbidden.iter().any(|f| f == parts[1]) {
+                return json(
+                    403,
+                    serde_json::json!({"error":{"code":"Forbidden","message":format!("Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid=11111111-2222-3333-4444-555555555555;oid=aaaa\r\nAction: 'Microsoft.KeyVault/vaults/{}/read'\r\nAssignment: (not found)\r\nVault: signetkv;location=westeurope\r\n", parts[0]),"innererror":{"code":"ForbiddenByRbac"}}}),
+                );
+            }
+            if let ["secrets", name, version] = parts.as_slice() {
+                let (name, version) = (name.to_string(), version.to_string());
+                let exists = s
+                    .certs
+                    .get(&name)
+                    .is_some_and(|vs| vs.iter().any(|(v, _)| *v == version));
+                if !exists {
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"SecretNotFound","message":format!("A secret with (name/id) {name}/{version} was not found in this key vault.")}}),
+                    );
+                }
+                if s.disabled.iter().any(|(n, v)| *n == name && *v == version) {
+                    return json(
+                        403,
+                        serde_json::json!({"error":{"code":"Forbidden","message":"Operation get is not allowed on a disabled secret.","innererror":{"code":"SecretDisabled"}}}),
+                    );
+                }
+                let Some((content_type, value)) =
+                    s.secrets.get(&(name.clone(), version.clone())).cloned()
+                else {
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"SecretNotFound","message":"no secret in this fake"}}),
+                    );
+                };
+                return json(
+                    200,
+                    serde_json::json!({
+                        "value": value,
+                        "contentType": content_type,
+                        "id": format!("https://{VAULT_HOST}/secrets/{name}/{version}"),
+                        "kid": format!("https://{VAULT_HOST}/keys/{name}/{version}"),
+                        "managed": true,
+                        "attributes": {"enabled": true, "created": 1700000000, "updated": 1700000000,
+                                       "recoveryLevel": "Recoverable+Purgeable"}
+                    }),
+                );
+            }
+            if let ["certificates", name, "versions"] = parts.as_slice() {
+                if !s.certs.contains_key(*name) {
+                    return json(
+                        404,
+                        serde_json::json!({"error":{"code":"CertificateNotFound","message":format!("A certificate with (name/id) {name} was not found in this key vault.")}}),
+                    );
+                }
+                let skip = r
+                    .param("$skiptoken")
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0);
+                return json(200, kv_versions_page(&s, name, skip));
+            }
             let (name, version) = match parts.as_slice() {
                 // The SDK asks for the latest version as `certificates/{name}/` (empty version).
                 ["certificates", name] | ["certificates", name, ""] => (*name, None),
@@ -773,6 +870,7 @@ impl KeyVault {
             let Some((ver, der)) = found else {
                 return not_found();
             };
+            let enabled = !s.disabled.iter().any(|(n, v)| n == name && v == ver);
             let b64 = base64::engine::general_purpose::STANDARD.encode(der);
             let id = format!("https://{VAULT_HOST}/certificates/{name}/{ver}");
             json(
@@ -783,7 +881,7 @@ impl KeyVault {
                     "sid": format!("https://{VAULT_HOST}/secrets/{name}/{ver}"),
                     "x5t": "fLi3U52HunIVNXubkEnf8tP6Wbo",
                     "cer": b64,
-                    "attributes": {"enabled": true, "nbf": 1700000000, "exp": 1900000000,
+                    "attributes": {"enabled": enabled, "nbf": 1700000000, "exp": 1900000000,
                                    "created": 1700000000, "updated": 1700000000,
                                    "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90},
                     "policy": {"id": format!("https://{VAULT_HOST}/certificates/{name}/policy"),

@@ -61,7 +61,8 @@ const USER_AGENT: &str = concat!("signet/", env!("CARGO_PKG_VERSION"));
 pub struct RegistryConfig {
     /// Where credentials come from (default: anonymous).
     pub credentials: Arc<dyn TokenSource>,
-    /// Extra CA certificates trusted for every registry (DER), besides the Mozilla roots.
+    /// Extra CA certificates trusted for every registry (DER), besides the Mozilla and
+    /// system roots.
     pub extra_roots: Vec<CertificateDer<'static>>,
     /// Extra CA certificates trusted for one registry host (`host[:port]`) only.
     pub host_roots: HashMap<String, Vec<CertificateDer<'static>>>,
@@ -74,6 +75,9 @@ pub struct RegistryConfig {
     pub max_retries: u32,
     /// Signature manifests fetched concurrently (default 8).
     pub concurrency: usize,
+    /// Which connections go through an HTTP proxy (default: the environment's
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`).
+    pub proxy: signet_http::ProxyPolicy,
     /// Token services (`host[:port]` of a challenge's `realm`) allowed to receive a
     /// registry's credentials, besides the registry's own host. Keyed by registry
     /// (`Reference::registry()`). Default: Docker Hub's `auth.docker.io`.
@@ -97,6 +101,7 @@ impl Default for RegistryConfig {
             max_signatures: 100,
             max_retries: 4,
             concurrency: 8,
+            proxy: signet_http::ProxyPolicy::from_env(),
             token_realms: HashMap::from([(
                 "docker.io".to_owned(),
                 vec!["auth.docker.io".to_owned()],
@@ -419,7 +424,7 @@ impl Inner {
         let host = Arc::new(Host {
             authority: authority.to_owned(),
             scheme: if plain { "http" } else { "https" },
-            http: transport::http_client(tls, plain),
+            http: transport::http_client(tls, plain, self.config.proxy.clone()),
             state: Mutex::new(HostState::default()),
             last_used: AtomicU64::new(now),
         });

@@ -12,9 +12,11 @@
 //! - [`tls::TestPki`]: the CA and server certificate the registry serves.
 //! - [`push::Pusher`]: pushes images and signature manifests (with the tag-schema index).
 //! - [`token::TokenServer`], [`front::Front`]: token auth and a programmable front.
+//! - [`proxy::Proxy`]: a forward proxy (CONNECT tunnels, absolute-form forwarding) that records what it was sent.
 
 pub mod front;
 pub mod http;
+pub mod proxy;
 pub mod push;
 #[allow(clippy::module_inception)] // `registry::registry`: the process, as the tests name it
 pub mod registry;

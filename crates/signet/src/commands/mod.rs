@@ -31,7 +31,20 @@ impl Status {
 
 /// Verifies Notary Project (Notation) signatures of container images, blobs and envelopes.
 #[derive(Debug, Parser)]
-#[command(name = "signet", version, about, propagate_version = true)]
+#[command(
+    name = "signet",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Environment:\n  \
+      HTTPS_PROXY, HTTP_PROXY, NO_PROXY (or lower case)  proxy for every outbound connection\n    \
+        (registries, Entra ID, Key Vault, CRL/OCSP); HTTPS is tunnelled with CONNECT\n  \
+      SSL_CERT_FILE, SSL_CERT_DIR  CA certificates trusted besides the Mozilla and system roots\n  \
+      XDG_CONFIG_HOME  notation's configuration directory (default ~/.config/notation): the\n    \
+        trust policy and trust store `signet verify` uses without --trust-policy/--trust-store\n  \
+      DOCKER_CONFIG  Docker's configuration directory (default ~/.docker): registry credentials,\n    \
+        credential helpers (credsStore, credHelpers)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -216,8 +216,12 @@ async fn refresh_key_vault(
     verifier: &signet_server::EngineVerifier,
     previous: Option<Fetched>,
 ) -> Option<Fetched> {
-    match source.fetch().await {
-        Ok(stores) => {
+    match source.fetch_detailed().await {
+        Ok(signet_azure::KeyVaultFetch { stores, dropped }) => {
+            for d in &dropped {
+                tracing::warn!(vault = %source.vault_url(), certificate = %d.name, reason = %d.reason,
+                    "Key Vault certificate no longer trusted");
+            }
             let fetched: Fetched = stores
                 .iter()
                 .map(|s| {
@@ -246,7 +250,8 @@ async fn refresh_key_vault(
         }
         Err(e) => {
             tracing::error!(vault = %source.vault_url(), error = %e,
-                "Key Vault certificates not fetched; the trust in use is kept");
+                failed_fetches = source.failed_fetches(),
+                "Key Vault certificates not fetched; the last good set stays in use");
             previous
         }
     }

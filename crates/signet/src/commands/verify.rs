@@ -22,9 +22,12 @@ pub(super) struct Args {
     #[arg(required = true, value_name = "REFERENCE")]
     references: Vec<String>,
     /// Notation trust policy document (trustpolicy.json / trustpolicy.oci.json, version 1.0).
+    /// Default (without --config): notation's, `$XDG_CONFIG_HOME/notation` or
+    /// `~/.config/notation`, `trustpolicy.oci.json` before `trustpolicy.json`.
     #[arg(long, value_name = "FILE")]
     trust_policy: Option<PathBuf>,
     /// Trust-store root in Notation's layout: DIR/x509/{ca,signingAuthority,tsa}/NAME/.
+    /// Default (without --config): `truststore/` in notation's configuration directory.
     #[arg(long, value_name = "DIR")]
     trust_store: Option<PathBuf>,
     /// Service configuration (as read by `serve`); the flags above override it.
@@ -43,7 +46,10 @@ pub(super) struct Args {
     /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
     #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
     user_metadata: Vec<(String, String)>,
-    /// Registry credentials in Docker's config.json format.
+    /// Registry credentials in Docker's config.json format (`auths`, and the credential
+    /// helpers of `credsStore` / `credHelpers`). Default: `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json` when it exists; for `*.azurecr.io` registries it names
+    /// nothing for, the Azure CLI's login (`az login`) is used.
     #[arg(long, value_name = "FILE")]
     docker_config: Option<PathBuf>,
     /// Extra PEM CA certificates trusted for registry TLS.
@@ -102,15 +108,32 @@ struct Inputs {
 
 fn inputs(args: &Args) -> anyhow::Result<Inputs> {
     let Some(path) = &args.config else {
+        let (trust_policy, trust_store) = match (&args.trust_policy, &args.trust_store) {
+            (Some(p), Some(s)) => (p.clone(), s.clone()),
+            (policy, store) => {
+                let defaults = NotationDefaults::locate()?;
+                let trust_policy = match policy {
+                    Some(p) => p.clone(),
+                    None => defaults.trust_policy()?,
+                };
+                let trust_store = match store {
+                    Some(s) => s.clone(),
+                    None => defaults.trust_store(),
+                };
+                if args.output == OutputFormat::Text {
+                    eprintln!(
+                        "Using trust policy {} and trust store {} (notation's configuration directory {}; --trust-policy / --trust-store choose others)",
+                        trust_policy.display(),
+                        trust_store.display(),
+                        defaults.dir.display()
+                    );
+                }
+                (trust_policy, trust_store)
+            }
+        };
         return Ok(Inputs {
-            trust_policy: args
-                .trust_policy
-                .clone()
-                .context("--trust-policy FILE is required (or --config FILE)")?,
-            trust_store: args
-                .trust_store
-                .clone()
-                .context("--trust-store DIR is required (or --config FILE)")?,
+            trust_policy,
+            trust_store,
             engine: None,
         });
     };
@@ -139,6 +162,47 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
         trust_store: settings.trust_store,
         engine: Some(settings.engine),
     })
+}
+
+/// notation's configuration directory: `$XDG_CONFIG_HOME/notation`, else
+/// `~/.config/notation` (as notation reads it on Linux).
+struct NotationDefaults {
+    dir: PathBuf,
+}
+
+impl NotationDefaults {
+    fn locate() -> anyhow::Result<NotationDefaults> {
+        let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+            Some(xdg) => PathBuf::from(xdg),
+            None => match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+                Some(home) => PathBuf::from(home).join(".config"),
+                None => bail!(
+                    "--trust-policy FILE and --trust-store DIR are required: neither XDG_CONFIG_HOME nor HOME is set, so notation's configuration directory is unknown (or use --config FILE)"
+                ),
+            },
+        };
+        Ok(NotationDefaults {
+            dir: base.join("notation"),
+        })
+    }
+
+    /// `trustpolicy.oci.json`, else `trustpolicy.json`, as notation prefers them.
+    fn trust_policy(&self) -> anyhow::Result<PathBuf> {
+        for name in ["trustpolicy.oci.json", "trustpolicy.json"] {
+            let candidate = self.dir.join(name);
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+        bail!(
+            "no trust policy: --trust-policy FILE was not given and notation's configuration directory {} has neither trustpolicy.oci.json nor trustpolicy.json (create one with `notation policy import`, or use --config FILE)",
+            self.dir.display()
+        )
+    }
+
+    fn trust_store(&self) -> PathBuf {
+        self.dir.join("truststore")
+    }
 }
 
 fn verify_layout(

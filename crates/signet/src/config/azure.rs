@@ -40,6 +40,11 @@ pub struct KeyVaultCertificateConfig {
     pub name: String,
     pub version: Option<String>,
     pub store: String,
+    /// The newest enabled versions trusted (default 1), for rotation.
+    pub versions: Option<usize>,
+    /// Anchors from the chain in the certificate's secret (PEM or PKCS#12) instead of `cer`.
+    #[serde(default)]
+    pub chain_from_secret: bool,
 }
 
 /// The Azure identity, validated.
@@ -235,7 +240,7 @@ impl AzureConfig {
         let key_vault = self.key_vault.as_ref().map(|kv| {
             if !signet_azure::is_key_vault_url(&kv.url) {
                 errors.push(format!(
-                    "azure.keyVault.url: {:?} is not a Key Vault URL like https://NAME.vault.azure.net",
+                    "azure.keyVault.url: {:?} is not a Key Vault URL like https://NAME.vault.azure.net (https://HOST, no path)",
                     kv.url
                 ));
             }
@@ -273,6 +278,15 @@ impl AzureConfig {
                             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
                     valid.then(|| (t, n.to_owned()))
                 });
+                let versions = c.versions.unwrap_or(1);
+                if !(1..=10).contains(&versions) {
+                    errors.push(format!("{key}.versions: {versions} is out of range [1, 10]"));
+                }
+                if version.is_some() && c.versions.is_some() {
+                    errors.push(format!(
+                        "{key}: give either version (one fixed version) or versions (the newest N enabled), not both"
+                    ));
+                }
                 match parsed {
                     Some((store_type, store_name)) => {
                         certificates.push(signet_azure::KeyVaultCertificate {
@@ -280,6 +294,8 @@ impl AzureConfig {
                             version,
                             store_type,
                             store_name,
+                            versions,
+                            chain_from_secret: c.chain_from_secret,
                         })
                     }
                     None => errors.push(format!(

@@ -64,13 +64,23 @@
 //!   # servicePrincipal: {tenantId: ..., clientId: ..., clientSecretFile: /path}
 //!   acrRegistries: [myregistry.azurecr.io]   # only these get Azure tokens
 //!   keyVault:
-//!     url: https://myvault.vault.azure.net
+//!     url: https://myvault.vault.azure.net  # any https:// vault host (sovereign, Azure Stack Hub)
 //!     refreshInterval: 1h
 //!     certificates:
 //!       - name: wabbit-networks-io  # certificate name in the vault
-//!         version: ""               # optional: pin a version (default: the latest)
 //!         store: ca:wabbit-networks # the trust store the policy names
+//!         # version: 0123abcd       # optional: one fixed version (trusted while enabled)
+//!         # versions: 2             # optional: the newest N enabled versions (default 1)
+//!         # chainFromSecret: true   # optional: anchors from the chain in the certificate's
+//!         #                         # secret (PEM or PKCS#12; needs secret get permission)
 //! ```
+//!
+//! Key Vault refresh: a certificate deleted or disabled in the vault leaves trust at the next
+//! refresh; a vault that cannot be reached keeps the last good set (logged, counted).
+//!
+//! Outbound connections (registries, Entra ID, Key Vault, CRL/OCSP) honour `HTTPS_PROXY`,
+//! `HTTP_PROXY`, `NO_PROXY` (either case) and trust the system roots, `SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` besides the Mozilla roots and `registry.caFiles`.
 //!
 //! [`Config::validate`] also checks that every file named exists; [`Config::validate_schema`]
 //! checks everything else (for configurations rendered for another machine, e.g. the Helm
@@ -390,7 +400,8 @@ mod tests {
             "{BASE}azure:\n  workloadIdentity: true\n  acrRegistries: [MyRegistry.azurecr.io]\n  \
              keyVault:\n    url: https://signetkv.vault.azure.net/\n    refreshInterval: 30m\n    \
              certificates:\n      - {{name: wabbit-networks-io, store: \"ca:wabbit-networks\"}}\n      \
-             - {{name: tsa-root, version: 0123abcd, store: \"tsa:tsa\"}}\n"
+             - {{name: tsa-root, version: 0123abcd, store: \"tsa:tsa\"}}\n      \
+             - {{name: issued, store: \"ca:issued\", versions: 2, chainFromSecret: true}}\n"
         ))
         .unwrap();
         let settings = ok.validate_schema().unwrap();
@@ -411,6 +422,10 @@ mod tests {
         assert_eq!(kv.refresh_interval, Duration::from_secs(1800));
         assert_eq!(kv.certificates[0].store_name, "wabbit-networks");
         assert_eq!(kv.certificates[1].version.as_deref(), Some("0123abcd"));
+        assert_eq!(kv.certificates[0].versions, 1);
+        assert!(!kv.certificates[0].chain_from_secret);
+        assert_eq!(kv.certificates[2].versions, 2);
+        assert!(kv.certificates[2].chain_from_secret);
         assert!(settings.engine.azure.is_some());
         // Files are checked by validate(), not by validate_schema().
         assert!(ok
@@ -423,7 +438,9 @@ mod tests {
             "{BASE}azure:\n  workloadIdentity: true\n  managedIdentityClientId: nope\n  \
              acrRegistries: [docker.io, https://x.azurecr.io]\n  keyVault:\n    \
              url: http://kv.example\n    refreshInterval: 5s\n    \
-             certificates: [{{name: bad_name, store: \"root:x\"}}]\n"
+             certificates: [{{name: bad_name, store: \"root:x\"}}, \
+             {{name: both, store: \"ca:x\", version: abc, versions: 2}}, \
+             {{name: many, store: \"ca:x\", versions: 50}}]\n"
         ))
         .unwrap();
         let e = bad.validate_schema().unwrap_err().to_string();
@@ -435,6 +452,8 @@ mod tests {
             "azure.keyVault.refreshInterval",
             "azure.keyVault.certificates[0].name: \"bad_name\"",
             "azure.keyVault.certificates[0].store: \"root:x\" must be TYPE:NAME",
+            "azure.keyVault.certificates[1]: give either version",
+            "azure.keyVault.certificates[2].versions: 50 is out of range",
         ] {
             assert!(e.contains(needle), "{needle} not in {e}");
         }
