@@ -1,8 +1,10 @@
 //! The Signet provider service.
 //!
-//! - [`app`]: routing, limits, `POST /v1/verify`, `/v1/mutate`, `/v1/admit`, probes, metrics;
+//! - [`app`]: limits, the entry point (access log, request metrics), bodies, probes, `/metrics`;
+//! - `routing`: the endpoint enum and the one refusal type, turned into an answer in one place;
+//! - `provider`: `POST /v1/verify` and `/v1/mutate` (one per-key loop for both);
+//! - [`admission`]: `POST /v1/admit`: which images a workload runs, exclusions, allow/deny;
 //! - [`protocol`]: Gatekeeper and Kubernetes JSON;
-//! - [`admission`]: which images a workload runs, exclusions;
 //! - [`verifier`]: the [`ImageVerifier`] seam and [`EngineVerifier`] (the real pipeline);
 //! - [`tls`]: TLS 1.3 + client certificates, reloadable;
 //! - [`reload`]: directory watching (Kubernetes `..data` swaps), fingerprints, debounce;
@@ -15,7 +17,9 @@ pub mod admission;
 pub mod app;
 pub mod metrics;
 pub mod protocol;
+mod provider;
 pub mod reload;
+mod routing;
 pub mod server;
 pub mod tls;
 pub mod verifier;
