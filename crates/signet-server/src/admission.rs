@@ -142,12 +142,27 @@ impl App {
             ))
         };
         let operation = request.operation.as_deref().unwrap_or("CREATE");
-        let Some(object) = request.object.as_ref().filter(|o| !o.is_null()) else {
-            return allow(uid, "no object (DELETE or CONNECT)");
-        };
         if matches!(operation, "DELETE" | "CONNECT") {
             return allow(uid, "operation does not run images");
         }
+        let Some(object) = request.object.as_ref().filter(|o| !o.is_null()) else {
+            // Fail closed: an object that would run images cannot be checked. Answered with
+            // HTTP 200 so that the API server reads the denial (not a call failure, which a
+            // failurePolicy of Ignore would admit).
+            let msg = format!(
+                "{operation} request without an object: nothing to verify, denied (fail closed)"
+            );
+            return Ok((
+                json_response(
+                    StatusCode::OK,
+                    &AdmissionReviewOut::deny(uid, 400, format!("signet: {msg}")),
+                ),
+                Outcome {
+                    keys: 0,
+                    problem: Some(msg),
+                },
+            ));
+        };
         let namespace = request
             .namespace
             .clone()

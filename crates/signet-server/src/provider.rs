@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use signet_engine::{ImageVerdict, VerdictError};
+use signet_engine::{ImageVerdict, SignatureSummary, VerdictError};
 use signet_notation::ErrorCode;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -20,7 +20,8 @@ use tracing::Instrument as _;
 
 use crate::app::{App, Handled, Outcome};
 use crate::protocol::{
-    Item, ProviderRequest, ProviderResponse, ValueError, VerifyValue, PROVIDER_API_VERSION,
+    Item, LoggedCheck, ProviderRequest, ProviderResponse, ValueError, VerifyValue,
+    PROVIDER_API_VERSION,
 };
 use crate::routing::{json_response, Endpoint, Refusal};
 use crate::verifier::ImageVerifier;
@@ -289,6 +290,20 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// The signature whose outcome is the verdict's: the first verified one, else the one whose
+/// failure is the verdict's error.
+fn deciding_signature(verdict: &ImageVerdict) -> Option<&SignatureSummary> {
+    if verdict.verified {
+        verdict.signatures.iter().find(|s| s.verified)
+    } else {
+        let error = verdict.error.as_ref()?;
+        verdict
+            .signatures
+            .iter()
+            .find(|s| s.error.as_ref() == Some(error))
+    }
+}
+
 fn verify_item(key: &str, verdict: &ImageVerdict, trace: &str, ts: &str) -> Item {
     if let Some(e) = &verdict.error {
         if e.code == ErrorCode::InvalidReference {
@@ -310,11 +325,26 @@ fn verify_item(key: &str, verdict: &ImageVerdict, trace: &str, ts: &str) -> Item
         }),
         (None, true) => None,
     };
+    let logged = deciding_signature(verdict)
+        .map(|s| {
+            s.logged
+                .iter()
+                .map(|(check, e)| LoggedCheck {
+                    check: *check,
+                    code: e.code.as_str(),
+                    message: &e.message,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let value = VerifyValue {
         verified: verdict.verified,
         is_success: verdict.verified,
         digest: verdict.digest.as_deref(),
         error,
+        policy: verdict.policy.as_deref(),
+        level: verdict.level.as_deref(),
+        logged,
         signatures: &verdict.signatures,
         trace_id: trace,
         timestamp: ts,
