@@ -35,10 +35,24 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time to receive a request's body (default 10 s); longer is answered 408.
     pub body_read_timeout: Duration,
-    /// Time for a client to complete the TLS handshake (default 5 s).
+    /// Time for a client to complete the TLS handshake, client certificate included
+    /// (default 2 s): a connection that has not authenticated is cheap to hold, so it is
+    /// held briefly.
     pub handshake_timeout: Duration,
-    /// Client connections open at once (default 1024); more wait to be accepted.
+    /// TLS handshakes in progress at once (default 64): the budget of connections that
+    /// have not authenticated yet; when it is spent, new connections wait in the kernel's
+    /// backlog.
+    pub max_handshakes: usize,
+    /// TLS handshakes in progress at once from one client IP address (default 16); more
+    /// are closed at once.
+    pub max_handshakes_per_peer: usize,
+    /// Authenticated client connections open at once (default 1024); only a completed
+    /// handshake (client certificate verified) takes one. One that finds none free within
+    /// `header_read_timeout` is closed.
     pub max_connections: usize,
+    /// Connections open at once on the plain-HTTP probe listener (default 64); one client
+    /// IP address holds at most a quarter of them, more are closed at once.
+    pub probe_max_connections: usize,
     /// On SIGTERM, how long in-flight requests get to finish (default 20 s).
     pub shutdown_grace: Duration,
 }
@@ -52,8 +66,11 @@ impl Default for Limits {
             key_concurrency: 64,
             header_read_timeout: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
-            handshake_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(2),
+            max_handshakes: 64,
+            max_handshakes_per_peer: 16,
             max_connections: 1024,
+            probe_max_connections: 64,
             shutdown_grace: Duration::from_secs(20),
         }
     }

@@ -16,6 +16,7 @@
 pub mod admission;
 pub mod app;
 pub mod metrics;
+mod peers;
 pub mod protocol;
 mod provider;
 pub mod reload;

@@ -27,6 +27,7 @@ pub struct Metrics {
     verification_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     reloads: Family<Labels, Counter>,
     tls_failures: Counter,
+    connections_refused: Family<Labels, Counter>,
     connections: Gauge,
     ready: Gauge,
     trust_generation: Gauge<u64, AtomicU64>,
@@ -79,6 +80,13 @@ impl Metrics {
             "TLS handshakes refused or failed (no or foreign client certificate, timeouts)",
             tls_failures.clone(),
         );
+        let connections_refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed unserved, by listener (tls, probes) and reason \
+             (peer_handshakes, connections, peer_connections)",
+            connections_refused.clone(),
+        );
         let connections = Gauge::default();
         registry.register(
             "open_connections",
@@ -105,6 +113,7 @@ impl Metrics {
             verification_seconds,
             reloads,
             tls_failures,
+            connections_refused,
             connections,
             ready,
             trust_generation,
@@ -144,6 +153,15 @@ impl Metrics {
 
     pub(crate) fn tls_failure(&self) {
         self.tls_failures.inc();
+    }
+
+    pub(crate) fn connection_refused(&self, listener: &'static str, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&vec![
+                ("listener", listener.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
     }
 
     pub(crate) fn connection_opened(&self) {
