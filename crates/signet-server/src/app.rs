@@ -223,9 +223,7 @@ impl App {
     }
 
     fn metrics_text(&self) -> Resp {
-        let text = self
-            .metrics
-            .render(self.verifier.is_ready(), self.verifier.trust_generation());
+        let text = self.metrics.render(self.verifier.as_ref());
         let mut r = Response::new(Full::new(Bytes::from(text)));
         r.headers_mut().insert(
             header::CONTENT_TYPE,

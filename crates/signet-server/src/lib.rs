@@ -8,7 +8,7 @@
 //! - [`verifier`]: the [`ImageVerifier`] seam and [`EngineVerifier`] (the real pipeline);
 //! - [`tls`]: TLS 1.3 + client certificates, reloadable;
 //! - [`reload`]: directory watching (Kubernetes `..data` swaps), fingerprints, debounce;
-//! - [`metrics`](crate::metrics): Prometheus;
+//! - [`metrics`](crate::metrics): Prometheus; [`scrape`]: what is read from snapshots at scrape time;
 //! - [`server`]: listeners, connections, drain.
 //!
 //! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures.
@@ -21,6 +21,7 @@ pub mod protocol;
 mod provider;
 pub mod reload;
 mod routing;
+pub mod scrape;
 pub mod server;
 pub mod tls;
 pub mod verifier;
@@ -28,6 +29,7 @@ pub mod verifier;
 pub use admission::AdmissionSettings;
 pub use app::{App, Limits};
 pub use reload::{ReloadSettings, Reloadable};
+pub use scrape::TrustRefreshStats;
 pub use server::{Server, ServerSettings};
 pub use tls::{LiveTls, TlsSettings};
-pub use verifier::{BoxFuture, EngineVerifier, ImageVerifier};
+pub use verifier::{BoxFuture, EngineVerifier, ImageVerifier, TrustedCertificate};

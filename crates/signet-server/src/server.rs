@@ -101,6 +101,11 @@ impl Server {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// Exports the outcomes of a trust refresh loop (e.g. Key Vault) on `/metrics`.
+    pub fn watch_trust_refresh(&self, source: &'static str, stats: Arc<crate::TrustRefreshStats>) {
+        self.app.metrics().watch_trust_refresh(source, stats);
+    }
+
     /// The application (for tests).
     pub fn app(&self) -> &App {
         &self.app

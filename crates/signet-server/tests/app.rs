@@ -9,10 +9,10 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
-use signet_engine::{ImageVerdict, SignatureSummary, VerdictError};
+use signet_engine::{EngineStats, ImageVerdict, LatencyHistogram, SignatureSummary, VerdictError};
 use signet_notation::verifier::Check;
 use signet_notation::ErrorCode;
-use signet_server::{AdmissionSettings, App, BoxFuture, ImageVerifier, Limits};
+use signet_server::{AdmissionSettings, App, BoxFuture, ImageVerifier, Limits, TrustedCertificate};
 use tokio::time::Instant;
 
 /// `…signed…` verifies, `…slow…` never finishes, `…unsigned…` has no signature,
@@ -107,6 +107,37 @@ impl ImageVerifier for Fake {
 
     fn is_ready(&self) -> bool {
         !self.not_ready.load(Ordering::SeqCst)
+    }
+
+    fn stats(&self) -> Option<EngineStats> {
+        let mut latency = std::collections::BTreeMap::new();
+        let mut buckets = vec![3; signet_engine::REGISTRY_LATENCY_BUCKETS.len()];
+        buckets[0] = 1;
+        latency.insert(
+            "resolve",
+            LatencyHistogram {
+                buckets,
+                count: 3,
+                sum_seconds: 0.02,
+            },
+        );
+        Some(EngineStats {
+            verified: 7,
+            failed: [(ErrorCode::Timeout, 2)].into_iter().collect(),
+            verdict_cache_hits: 5,
+            in_flight: 1,
+            registry_latency: latency,
+            ..EngineStats::default()
+        })
+    }
+
+    fn trusted_certificates(&self) -> Vec<TrustedCertificate> {
+        vec![TrustedCertificate {
+            store_type: "ca",
+            store: "acme".into(),
+            subject: "CN=Acme Root".into(),
+            not_after_unix: 1_900_000_000,
+        }]
     }
 }
 
@@ -606,7 +637,18 @@ async fn probes_metrics_and_routing() {
         "signet_key_outcomes_total{endpoint=\"verify\",code=\"SIGNATURE_NOT_FOUND\"} 1",
         "signet_verification_duration_seconds_bucket",
         "signet_ready 0",
+        "signet_build_info{version=\"",
+        "signet_engine_answers_total{code=\"VERIFIED\"} 7",
+        "signet_engine_answers_total{code=\"TIMEOUT\"} 2",
+        "signet_verdict_cache_hits_total 5",
+        "signet_verifications_in_flight 1",
+        "signet_registry_request_duration_seconds_bucket{le=\"0.005\",operation=\"resolve\"} 1",
+        "signet_registry_request_duration_seconds_bucket{le=\"+Inf\",operation=\"resolve\"} 3",
+        "signet_registry_request_duration_seconds_count{operation=\"resolve\"} 3",
+        "signet_trust_certificate_expiry_timestamp_seconds{store_type=\"ca\",store=\"acme\",subject=\"CN=Acme Root\"} 1900000000",
     ] {
         assert!(text.contains(needle), "{needle} not in\n{text}");
     }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "{text}");
 }
