@@ -1,6 +1,16 @@
-//! Kubernetes admission: which images a workload runs, and which are excluded.
+//! The Kubernetes validating webhook, `POST /v1/admit`: the `AdmissionReview` checks,
+//! which images a workload runs, which are excluded, and the allow/deny answer (fail
+//! closed: an image not verified in time denies).
 
+use http::StatusCode;
 use serde_json::Value;
+use signet_notation::ErrorCode;
+use tokio::time::Instant;
+
+use crate::app::{App, Handled, Outcome};
+use crate::protocol::{AdmissionReviewIn, AdmissionReviewOut, ADMISSION_API_VERSION};
+use crate::provider::verdict_code;
+use crate::routing::{json_response, Refusal};
 
 /// What the webhook exempts from verification.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +106,164 @@ pub(crate) fn images(spec: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+impl App {
+    /// `/v1/admit`: allows the object when every image it runs (exclusions aside) verifies.
+    pub(crate) async fn admit(&self, body: &[u8], deadline: Instant) -> Handled {
+        let review: AdmissionReviewIn = serde_json::from_slice(body)
+            .map_err(|e| Refusal::bad_request(format!("malformed AdmissionReview JSON: {e}")))?;
+        let uid = review
+            .request
+            .as_ref()
+            .and_then(|r| r.uid.clone())
+            .unwrap_or_default();
+        if review.api_version.as_deref() != Some(ADMISSION_API_VERSION)
+            || review.kind.as_deref() != Some("AdmissionReview")
+        {
+            return Err(Refusal::bad_request(format!(
+                "expected apiVersion {ADMISSION_API_VERSION:?} kind \"AdmissionReview\", got {:?} {:?}",
+                review.api_version.unwrap_or_default(),
+                review.kind.unwrap_or_default()
+            ))
+            .with_uid(&uid));
+        }
+        let Some(request) = review.request else {
+            return Err(Refusal::bad_request("AdmissionReview without request").with_uid(&uid));
+        };
+        if uid.is_empty() {
+            return Err(Refusal::bad_request("AdmissionReview request without uid"));
+        }
+        let allow = |uid: String, why: &str| {
+            tracing::debug!(reason = why, "admitted without verification");
+            Ok((
+                json_response(StatusCode::OK, &AdmissionReviewOut::allow(uid)),
+                Outcome::default(),
+            ))
+        };
+        let operation = request.operation.as_deref().unwrap_or("CREATE");
+        if matches!(operation, "DELETE" | "CONNECT") {
+            return allow(uid, "operation does not run images");
+        }
+        let Some(object) = request.object.as_ref().filter(|o| !o.is_null()) else {
+            // Fail closed: an object that would run images cannot be checked. Answered with
+            // HTTP 200 so that the API server reads the denial (not a call failure, which a
+            // failurePolicy of Ignore would admit).
+            let msg = format!(
+                "{operation} request without an object: nothing to verify, denied (fail closed)"
+            );
+            return Ok((
+                json_response(
+                    StatusCode::OK,
+                    &AdmissionReviewOut::deny(uid, 400, format!("signet: {msg}")),
+                ),
+                Outcome {
+                    keys: 0,
+                    problem: Some(msg),
+                },
+            ));
+        };
+        let namespace = request
+            .namespace
+            .clone()
+            .or_else(|| {
+                object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
+            .unwrap_or_default();
+        if !namespace.is_empty() && self.admission.namespace_excluded(&namespace) {
+            return allow(uid, "namespace excluded");
+        }
+        let (group, kind) = match &request.kind {
+            Some(gvk) => (gvk.group.clone(), gvk.kind.clone()),
+            None => (String::new(), String::new()),
+        };
+        let spec = match pod_spec(&group, &kind, object) {
+            Ok(s) => s,
+            Err(msg) => {
+                let out = AdmissionReviewOut::deny(uid, 403, format!("signet: {msg}"));
+                return Ok((
+                    json_response(StatusCode::OK, &out),
+                    Outcome {
+                        keys: 0,
+                        problem: Some(msg),
+                    },
+                ));
+            }
+        };
+        let images: Vec<String> = images(spec)
+            .into_iter()
+            .filter(|i| !self.admission.image_excluded(i))
+            .collect();
+        let results = self
+            .run_keys(&images, deadline, |v, key, d| async move {
+                let t = std::time::Instant::now();
+                (v.verify(&key, d).await, t.elapsed())
+            })
+            .await;
+        let mut failures = Vec::new();
+        for (image, r) in images.iter().zip(results) {
+            let (code, message) = match r {
+                Some((verdict, t)) => {
+                    let code = verdict_code(&verdict);
+                    self.metrics.outcome("admit", code, t.as_secs_f64());
+                    if verdict.verified {
+                        continue;
+                    }
+                    match verdict.error {
+                        Some(e) => (e.code.as_str(), e.message),
+                        None => (
+                            ErrorCode::Internal.as_str(),
+                            "not verified, no reason given".into(),
+                        ),
+                    }
+                }
+                None => {
+                    self.metrics.outcome(
+                        "admit",
+                        ErrorCode::Timeout.as_str(),
+                        self.limits.request_deadline.as_secs_f64(),
+                    );
+                    (
+                        ErrorCode::Timeout.as_str(),
+                        format!("not finished within {:?}", self.limits.request_deadline),
+                    )
+                }
+            };
+            failures.push(format!("{image}: {code}: {message}"));
+        }
+        let outcome = Outcome {
+            keys: images.len(),
+            problem: None,
+        };
+        if failures.is_empty() {
+            return Ok((
+                json_response(StatusCode::OK, &AdmissionReviewOut::allow(uid)),
+                outcome,
+            ));
+        }
+        let what = if kind.is_empty() {
+            "object".to_owned()
+        } else {
+            kind
+        };
+        let msg = format!(
+            "signet: {what} {} denied: {} image(s) failed signature verification: {}",
+            object
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            failures.len(),
+            failures.join("; ")
+        );
+        tracing::info!(denied = failures.len(), "admission denied");
+        Ok((
+            json_response(StatusCode::OK, &AdmissionReviewOut::deny(uid, 403, msg)),
+            outcome,
+        ))
+    }
 }
 
 #[cfg(test)]

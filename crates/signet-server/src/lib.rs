@@ -1,12 +1,14 @@
 //! The Signet provider service.
 //!
-//! - [`app`]: routing, limits, `POST /v1/verify`, `/v1/mutate`, `/v1/admit`, probes, metrics;
+//! - [`app`]: limits, the entry point (access log, request metrics), bodies, probes, `/metrics`;
+//! - `routing`: the endpoint enum and the one refusal type, turned into an answer in one place;
+//! - `provider`: `POST /v1/verify` and `/v1/mutate` (one per-key loop for both);
+//! - [`admission`]: `POST /v1/admit`: which images a workload runs, exclusions, allow/deny;
 //! - [`protocol`]: Gatekeeper and Kubernetes JSON;
-//! - [`admission`]: which images a workload runs, exclusions;
 //! - [`verifier`]: the [`ImageVerifier`] seam and [`EngineVerifier`] (the real pipeline);
 //! - [`tls`]: TLS 1.3 + client certificates, reloadable;
 //! - [`reload`]: directory watching (Kubernetes `..data` swaps), fingerprints, debounce;
-//! - [`metrics`](crate::metrics): Prometheus;
+//! - [`metrics`](crate::metrics): Prometheus; [`scrape`]: what is read from snapshots at scrape time;
 //! - [`server`]: listeners, connections, drain.
 //!
 //! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures.
@@ -14,8 +16,12 @@
 pub mod admission;
 pub mod app;
 pub mod metrics;
+mod peers;
 pub mod protocol;
+mod provider;
 pub mod reload;
+mod routing;
+pub mod scrape;
 pub mod server;
 pub mod tls;
 pub mod verifier;
@@ -23,6 +29,7 @@ pub mod verifier;
 pub use admission::AdmissionSettings;
 pub use app::{App, Limits};
 pub use reload::{ReloadSettings, Reloadable};
+pub use scrape::TrustRefreshStats;
 pub use server::{Server, ServerSettings};
 pub use tls::{LiveTls, TlsSettings};
-pub use verifier::{BoxFuture, EngineVerifier, ImageVerifier};
+pub use verifier::{BoxFuture, EngineVerifier, ImageVerifier, TrustedCertificate};

@@ -1,13 +1,26 @@
-//! Prometheus metrics (text format on `/metrics`).
+//! Prometheus metrics (OpenMetrics text on `/metrics`): what the server counts itself, in a
+//! `prometheus-client` registry, followed by what [`scrape`](crate::scrape) reads from
+//! snapshots at scrape time (engine counters, trusted certificates, trust refreshes).
 
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+use crate::scrape::{Exposition, TrustRefreshStats};
+use crate::verifier::ImageVerifier;
+
+/// The commit built, when the build set `SIGNET_GIT_COMMIT`.
+const COMMIT: &str = match option_env!("SIGNET_GIT_COMMIT") {
+    Some(c) => c,
+    None => "unknown",
+};
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -27,9 +40,11 @@ pub struct Metrics {
     verification_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     reloads: Family<Labels, Counter>,
     tls_failures: Counter,
+    connections_refused: Family<Labels, Counter>,
     connections: Gauge,
     ready: Gauge,
     trust_generation: Gauge<u64, AtomicU64>,
+    trust_refresh: Mutex<Vec<(&'static str, Arc<TrustRefreshStats>)>>,
 }
 
 impl Default for Metrics {
@@ -79,6 +94,13 @@ impl Metrics {
             "TLS handshakes refused or failed (no or foreign client certificate, timeouts)",
             tls_failures.clone(),
         );
+        let connections_refused = Family::<Labels, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed unserved, by listener (tls, probes) and reason \
+             (peer_handshakes, connections, peer_connections)",
+            connections_refused.clone(),
+        );
         let connections = Gauge::default();
         registry.register(
             "open_connections",
@@ -97,6 +119,14 @@ impl Metrics {
             "Generation of the trust material in use",
             trust_generation.clone(),
         );
+        registry.register(
+            "build",
+            "The running build",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("commit", COMMIT),
+            ]),
+        );
         Metrics {
             registry,
             requests,
@@ -105,10 +135,20 @@ impl Metrics {
             verification_seconds,
             reloads,
             tls_failures,
+            connections_refused,
             connections,
             ready,
             trust_generation,
+            trust_refresh: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Exports the outcomes of a trust refresh loop as `source`.
+    pub fn watch_trust_refresh(&self, source: &'static str, stats: Arc<TrustRefreshStats>) {
+        self.trust_refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((source, stats));
     }
 
     pub(crate) fn request(&self, endpoint: &'static str, status: u16, seconds: f64) {
@@ -146,6 +186,15 @@ impl Metrics {
         self.tls_failures.inc();
     }
 
+    pub(crate) fn connection_refused(&self, listener: &'static str, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&vec![
+                ("listener", listener.to_owned()),
+                ("reason", reason.to_owned()),
+            ])
+            .inc();
+    }
+
     pub(crate) fn connection_opened(&self) {
         self.connections.inc();
     }
@@ -154,14 +203,29 @@ impl Metrics {
         self.connections.dec();
     }
 
-    /// The text exposition, with the readiness gauges refreshed.
-    pub(crate) fn render(&self, ready: bool, generation: u64) -> String {
-        self.ready.set(i64::from(ready));
-        self.trust_generation.set(generation);
+    /// The text exposition, with the readiness gauges refreshed and the verifier's
+    /// snapshots read.
+    pub(crate) fn render(&self, verifier: &dyn ImageVerifier) -> String {
+        self.ready.set(i64::from(verifier.is_ready()));
+        self.trust_generation.set(verifier.trust_generation());
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        // The registry ends the exposition; what follows goes before that end.
+        let end = out.rfind("# EOF").unwrap_or(out.len());
+        out.truncate(end);
+        {
+            let mut e = Exposition::new(&mut out);
+            if let Some(stats) = verifier.stats() {
+                e.engine(&stats);
+            }
+            e.certificates(&verifier.trusted_certificates());
+            let sources = self.trust_refresh.lock().unwrap_or_else(|p| p.into_inner());
+            let sources: Vec<_> = sources.iter().map(|(s, t)| (*s, &**t)).collect();
+            e.trust_refresh(&sources);
+        }
+        out.push_str("# EOF\n");
         out
     }
 }

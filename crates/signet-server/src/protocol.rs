@@ -79,6 +79,16 @@ pub(crate) struct ValueError<'a> {
     pub(crate) message: &'a str,
 }
 
+/// A check that failed but whose action is `log`.
+#[derive(Debug, Serialize)]
+pub(crate) struct LoggedCheck<'a> {
+    /// Named as notation names it: `integrity`, `authenticity`, `authenticTimestamp`,
+    /// `expiry`, `revocation`.
+    pub(crate) check: signet_notation::verifier::Check,
+    pub(crate) code: &'a str,
+    pub(crate) message: &'a str,
+}
+
 /// The verify item value (CONTRACT.md).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +97,13 @@ pub(crate) struct VerifyValue<'a> {
     pub(crate) is_success: bool,
     pub(crate) digest: Option<&'a str>,
     pub(crate) error: Option<ValueError<'a>>,
+    /// The trust policy statement applied (`null` when none was selected).
+    pub(crate) policy: Option<&'a str>,
+    /// Its level: `strict`, `permissive`, `audit` or `skip` (`null` when none).
+    pub(crate) level: Option<&'a str>,
+    /// Checks of the deciding signature that failed but are only logged at this level
+    /// (the Rego template reads `level` and `logged`: keep these names).
+    pub(crate) logged: Vec<LoggedCheck<'a>>,
     pub(crate) signatures: &'a [signet_engine::SignatureSummary],
     #[serde(rename = "traceID")]
     pub(crate) trace_id: &'a str,

@@ -1,6 +1,13 @@
-//! The listener: TLS handshakes (bounded in time), HTTP/1.1 keep-alive connections with a
-//! header read timeout, a cap on open connections, the plain-HTTP probe/metrics listener,
-//! the reload loop, and graceful drain on shutdown.
+//! The listeners: TLS handshakes, HTTP/1.1 keep-alive connections with a header read
+//! timeout, the plain-HTTP probe/metrics listener, the reload loop, and graceful drain on
+//! shutdown.
+//!
+//! Connections are admitted in two stages, so that sockets which never authenticate cannot
+//! starve Gatekeeper: a handshake takes a place in a small budget of its own
+//! (`max_handshakes`, at most `max_handshakes_per_peer` per client IP, `handshake_timeout`
+//! to finish); only a completed handshake (client certificate verified) takes one of the
+//! `max_connections` places. The probe listener has its own small cap, per-peer cap, header
+//! size limit and connection lifetime.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,13 +21,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio::time::sleep;
 
 use crate::admission::AdmissionSettings;
 use crate::app::{App, Limits};
 use crate::metrics::Metrics;
+use crate::peers::PeerCaps;
 use crate::reload::{self, ReloadSettings, Reloadable};
 use crate::tls::LiveTls;
 use crate::verifier::ImageVerifier;
+
+/// Request headers larger than this on the probe listener are answered 431 (hyper's
+/// smallest read buffer; probes and scrapes send a few hundred bytes).
+const PROBE_MAX_HEADER_BYTES: usize = 8 * 1024;
+/// A probe connection is closed (gracefully) after this long, whatever it does.
+const PROBE_CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Everything the server is told (validated by the caller, once).
 #[derive(Debug, Clone)]
@@ -86,6 +101,11 @@ impl Server {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// Exports the outcomes of a trust refresh loop (e.g. Key Vault) on `/metrics`.
+    pub fn watch_trust_refresh(&self, source: &'static str, stats: Arc<crate::TrustRefreshStats>) {
+        self.app.metrics().watch_trust_refresh(source, stats);
+    }
+
     /// The application (for tests).
     pub fn app(&self) -> &App {
         &self.app
@@ -124,9 +144,10 @@ impl Server {
             .unwrap_or_default();
         let probes = probe_listener.map(|l| {
             let app = app.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move { serve_probes(l, app, watcher).await })
+            tokio::spawn(async move { serve_probes(l, app).await })
         });
+        let handshakes = Arc::new(Semaphore::new(limits.max_handshakes.max(1)));
+        let handshake_peers = PeerCaps::new(limits.max_handshakes_per_peer);
         let conns = Arc::new(Semaphore::new(limits.max_connections.max(1)));
         tokio::pin!(shutdown);
         tracing::info!(
@@ -136,9 +157,9 @@ impl Server {
             "serving"
         );
         loop {
-            let permit = tokio::select! {
+            let handshake = tokio::select! {
                 () = &mut shutdown => break,
-                p = conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                p = handshakes.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
@@ -146,24 +167,30 @@ impl Server {
                     Ok(x) => x,
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
+            };
+            let Some(peer_handshake) = handshake_peers.try_take(peer.ip()) else {
+                app.metrics().connection_refused("tls", "peer_handshakes");
+                tracing::debug!(%peer, limit = limits.max_handshakes_per_peer,
+                    "connection closed: too many TLS handshakes in progress from this address \
+                     (limits.maxHandshakesPerPeer)");
+                continue;
             };
             let _ = stream.set_nodelay(true);
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
             let app = app.clone();
             let watcher = graceful.watcher();
             let limits = limits.clone();
+            let conns = conns.clone();
             tokio::spawn(async move {
-                let _permit = permit;
-                let tls_stream = match tokio::time::timeout(
-                    limits.handshake_timeout,
-                    acceptor.accept(stream),
-                )
-                .await
-                {
+                let handshake_result =
+                    tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await;
+                drop(peer_handshake);
+                drop(handshake);
+                let tls_stream = match handshake_result {
                     Ok(Ok(s)) => s,
                     Ok(Err(e)) => {
                         app.metrics().tls_failure();
@@ -176,6 +203,20 @@ impl Server {
                         return;
                     }
                 };
+                // Authenticated: now, and only now, a place among the open connections.
+                let _permit =
+                    match tokio::time::timeout(limits.header_read_timeout, conns.acquire_owned())
+                        .await
+                    {
+                        Ok(Ok(p)) => p,
+                        _ => {
+                            app.metrics().connection_refused("tls", "connections");
+                            tracing::warn!(%peer, limit = limits.max_connections,
+                            "connection closed: every connection place is taken \
+                             (limits.maxConnections)");
+                            return;
+                        }
+                    };
                 app.metrics().connection_opened();
                 let metrics = app.metrics().clone();
                 let service = service_fn(move |req| {
@@ -209,18 +250,36 @@ impl Server {
     }
 }
 
-async fn serve_probes(
-    listener: TcpListener,
-    app: App,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    let _ = watcher;
+/// The plain-HTTP listener: probes and `/metrics` only. Anyone who reaches the port can
+/// connect, so everything is bounded: connections (`probe_max_connections`, a quarter per
+/// client IP), header size and read time, connection lifetime. Bodies are never read.
+async fn serve_probes(listener: TcpListener, app: App) {
+    let limits = app.limits().clone();
+    let slots = Arc::new(Semaphore::new(limits.probe_max_connections.max(1)));
+    let peers = PeerCaps::new(limits.probe_max_connections / 4);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed (probe listener)");
+                sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(peer_slot) = peers.try_take(peer.ip()) else {
+            app.metrics()
+                .connection_refused("probes", "peer_connections");
+            tracing::debug!(%peer, "probe connection closed: too many open from this address");
             continue;
         };
         let app = app.clone();
+        let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
+            let _slot = slot;
+            let _peer_slot = peer_slot;
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let app = app.clone();
                 async move {
@@ -230,11 +289,19 @@ async fn serve_probes(
                     Ok::<_, Infallible>(app.handle(req).await)
                 }
             });
-            let _ = http1::Builder::new()
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .header_read_timeout(header_read_timeout)
+                .max_buf_size(PROBE_MAX_HEADER_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = sleep(PROBE_CONNECTION_LIFETIME) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(header_read_timeout, conn).await;
+                }
+            }
         });
     }
 }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use signet_engine::{Engine, EngineConfig, ImageVerdict, TrustSnapshot, VerdictError};
+use signet_engine::{Engine, EngineConfig, EngineStats, ImageVerdict, TrustSnapshot, VerdictError};
 use signet_notation::truststore::TrustStore;
 use signet_notation::ErrorCode;
 use tokio::time::Instant;
@@ -42,6 +42,65 @@ pub trait ImageVerifier: Send + Sync + 'static {
     fn not_ready_reason(&self) -> Option<String> {
         None
     }
+    /// The pipeline's counters, for `/metrics` (read at scrape time).
+    fn stats(&self) -> Option<EngineStats> {
+        None
+    }
+    /// The certificates of the trust stores in use, for `/metrics` (read at scrape time).
+    fn trusted_certificates(&self) -> Vec<TrustedCertificate> {
+        Vec::new()
+    }
+}
+
+/// A certificate of a trust store in use, and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TrustedCertificate {
+    /// `ca`, `signingAuthority` or `tsa`.
+    pub store_type: &'static str,
+    pub store: String,
+    /// RFC 4514, as Notation prints it.
+    pub subject: String,
+    /// `notAfter`, Unix time.
+    pub not_after_unix: i64,
+}
+
+/// Every certificate of every store the trust policy's statements use, one per (store,
+/// subject): the earliest to expire when a store holds several with one subject.
+fn trusted_certificates(trust: &TrustSnapshot) -> Vec<TrustedCertificate> {
+    let mut earliest: std::collections::BTreeMap<(&'static str, String, String), i64> =
+        std::collections::BTreeMap::new();
+    for statement in &trust.policy.statements {
+        let Some(stores) = trust.stores_for(&statement.name) else {
+            continue;
+        };
+        for r in &statement.trust_stores {
+            let Some(Ok(store)) = stores.get(r) else {
+                continue;
+            };
+            for cert in &store.certificates {
+                let not_after = cert.not_after().unix_timestamp();
+                earliest
+                    .entry((
+                        store.store_type.as_str(),
+                        store.name.clone(),
+                        cert.subject(),
+                    ))
+                    .and_modify(|t| *t = (*t).min(not_after))
+                    .or_insert(not_after);
+            }
+        }
+    }
+    earliest
+        .into_iter()
+        .map(
+            |((store_type, store, subject), not_after_unix)| TrustedCertificate {
+                store_type,
+                store,
+                subject,
+                not_after_unix,
+            },
+        )
+        .collect()
 }
 
 /// The real pipeline, built on the first trust snapshot that loads and fed every later one.
@@ -224,5 +283,17 @@ impl ImageVerifier for EngineVerifier {
             .as_ref()
             .map(|e| e.trust_generation())
             .unwrap_or(0)
+    }
+
+    fn stats(&self) -> Option<EngineStats> {
+        self.engine.load().as_ref().map(|e| e.stats())
+    }
+
+    fn trusted_certificates(&self) -> Vec<TrustedCertificate> {
+        self.engine
+            .load()
+            .as_ref()
+            .map(|e| trusted_certificates(&e.trust()))
+            .unwrap_or_default()
     }
 }

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};
-use signet_engine::{ImageVerdict, SignatureSummary, VerdictError};
+use signet_engine::{EngineStats, ImageVerdict, LatencyHistogram, SignatureSummary, VerdictError};
+use signet_notation::verifier::Check;
 use signet_notation::ErrorCode;
-use signet_server::{AdmissionSettings, App, BoxFuture, ImageVerifier, Limits};
+use signet_server::{AdmissionSettings, App, BoxFuture, ImageVerifier, Limits, TrustedCertificate};
 use tokio::time::Instant;
 
 /// `…signed…` verifies, `…slow…` never finishes, `…unsigned…` has no signature,
@@ -38,12 +39,35 @@ impl ImageVerifier for Fake {
             } else {
                 (false, Some((ErrorCode::UntrustedSigner, "who?")))
             };
+            // `…audit…`: verified at level audit, with an expiry and a revocation failure
+            // only logged.
+            let audit = image.contains("audit");
+            let logged = if audit {
+                vec![
+                    (
+                        Check::Expiry,
+                        VerdictError {
+                            code: ErrorCode::SignatureExpired,
+                            message: "expired yesterday".into(),
+                        },
+                    ),
+                    (
+                        Check::Revocation,
+                        VerdictError {
+                            code: ErrorCode::RevocationUnknown,
+                            message: "no answer".into(),
+                        },
+                    ),
+                ]
+            } else {
+                Vec::new()
+            };
             ImageVerdict {
                 reference: image.into(),
                 digest: Some(DIGEST.into()),
                 verified,
                 policy: Some("p".into()),
-                level: Some("strict".into()),
+                level: Some(if audit { "audit" } else { "strict" }.into()),
                 signatures: vec![SignatureSummary {
                     digest: "sha256:ff".into(),
                     media_type: "application/cose".into(),
@@ -51,7 +75,7 @@ impl ImageVerifier for Fake {
                     signer: Some("CN=test".into()),
                     error: None,
                     failed_check: None,
-                    logged: Vec::new(),
+                    logged,
                 }],
                 error: error.map(|(code, m)| VerdictError {
                     code,
@@ -83,6 +107,37 @@ impl ImageVerifier for Fake {
 
     fn is_ready(&self) -> bool {
         !self.not_ready.load(Ordering::SeqCst)
+    }
+
+    fn stats(&self) -> Option<EngineStats> {
+        let mut latency = std::collections::BTreeMap::new();
+        let mut buckets = vec![3; signet_engine::REGISTRY_LATENCY_BUCKETS.len()];
+        buckets[0] = 1;
+        latency.insert(
+            "resolve",
+            LatencyHistogram {
+                buckets,
+                count: 3,
+                sum_seconds: 0.02,
+            },
+        );
+        Some(EngineStats {
+            verified: 7,
+            failed: [(ErrorCode::Timeout, 2)].into_iter().collect(),
+            verdict_cache_hits: 5,
+            in_flight: 1,
+            registry_latency: latency,
+            ..EngineStats::default()
+        })
+    }
+
+    fn trusted_certificates(&self) -> Vec<TrustedCertificate> {
+        vec![TrustedCertificate {
+            store_type: "ca",
+            store: "acme".into(),
+            subject: "CN=Acme Root".into(),
+            not_after_unix: 1_900_000_000,
+        }]
     }
 }
 
@@ -173,6 +228,40 @@ async fn verify_echoes_every_key_with_the_contract_value() {
             "{}",
             items[i]
         );
+    }
+}
+
+#[tokio::test]
+async fn verify_values_carry_the_policy_level_and_logged_checks() {
+    let app = app();
+    let keys = ["reg.io/app:signed", "reg.io/app:signed-audit"];
+    let (status, v) = call(&app, "POST", "/v1/verify", provider_request(&keys)).await;
+    assert_eq!(status, StatusCode::OK);
+    let strict = &v["response"]["items"][0]["value"];
+    assert_eq!(strict["policy"], "p");
+    assert_eq!(strict["level"], "strict");
+    assert_eq!(strict["logged"], json!([]));
+    let audit = &v["response"]["items"][1]["value"];
+    assert_eq!(audit["verified"], true);
+    assert_eq!(audit["level"], "audit");
+    assert_eq!(
+        audit["logged"],
+        json!([
+            {"check": "expiry", "code": "SIGNATURE_EXPIRED", "message": "expired yesterday"},
+            {"check": "revocation", "code": "REVOCATION_UNKNOWN", "message": "no answer"},
+        ])
+    );
+    // Existing fields stay.
+    for field in [
+        "verified",
+        "isSuccess",
+        "digest",
+        "error",
+        "signatures",
+        "traceID",
+        "timestamp",
+    ] {
+        assert!(audit.get(field).is_some(), "{field} missing: {audit}");
     }
 }
 
@@ -445,6 +534,31 @@ async fn admit_exclusions_timeouts_and_fail_closed() {
     review["request"]["object"] = Value::Null;
     let (_, v) = call(&app, "POST", "/v1/admit", review.to_string()).await;
     assert_eq!(v["response"]["allowed"], true, "{v}");
+    // CREATE or UPDATE without an object (null or absent): nothing can be checked, denied,
+    // with HTTP 200 so that the API server applies the denial rather than its failurePolicy.
+    for operation in ["CREATE", "UPDATE"] {
+        for object in [Some(Value::Null), None] {
+            let mut review = workload("", "Pod", pod_spec(&[("containers", "r.io/a:signed")]));
+            review["request"]["operation"] = json!(operation);
+            match &object {
+                Some(o) => review["request"]["object"] = o.clone(),
+                None => {
+                    review["request"].as_object_mut().unwrap().remove("object");
+                }
+            }
+            let (status, v) = call(&app, "POST", "/v1/admit", review.to_string()).await;
+            assert_eq!(status, StatusCode::OK, "{operation} {object:?}: {v}");
+            assert_eq!(v["response"]["uid"], "uid-1234");
+            assert_eq!(
+                v["response"]["allowed"], false,
+                "{operation} {object:?}: {v}"
+            );
+            assert!(v["response"]["status"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("without an object"));
+        }
+    }
     // Timeouts deny.
     let spec = pod_spec(&[("containers", "r.io/a:slow")]);
     let (_, v) = call(
@@ -523,7 +637,18 @@ async fn probes_metrics_and_routing() {
         "signet_key_outcomes_total{endpoint=\"verify\",code=\"SIGNATURE_NOT_FOUND\"} 1",
         "signet_verification_duration_seconds_bucket",
         "signet_ready 0",
+        "signet_build_info{version=\"",
+        "signet_engine_answers_total{code=\"VERIFIED\"} 7",
+        "signet_engine_answers_total{code=\"TIMEOUT\"} 2",
+        "signet_verdict_cache_hits_total 5",
+        "signet_verifications_in_flight 1",
+        "signet_registry_request_duration_seconds_bucket{le=\"0.005\",operation=\"resolve\"} 1",
+        "signet_registry_request_duration_seconds_bucket{le=\"+Inf\",operation=\"resolve\"} 3",
+        "signet_registry_request_duration_seconds_count{operation=\"resolve\"} 3",
+        "signet_trust_certificate_expiry_timestamp_seconds{store_type=\"ca\",store=\"acme\",subject=\"CN=Acme Root\"} 1900000000",
     ] {
         assert!(text.contains(needle), "{needle} not in\n{text}");
     }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1, "{text}");
 }

@@ -102,6 +102,57 @@ async fn real_verdicts_and_trust_reload() {
         items[1]["value"]["error"]["code"], "SIGNATURE_NOT_FOUND",
         "{v}"
     );
+    // The statement and level applied, and the checks only logged (none at strict).
+    assert_eq!(items[0]["value"]["policy"], "team", "{v}");
+    assert_eq!(items[0]["value"]["level"], "strict", "{v}");
+    assert_eq!(items[0]["value"]["logged"], json!([]), "{v}");
+
+    // The engine's statistics and the trusted certificates' expiry are on /metrics.
+    let (_, again) = call(
+        serve.addr,
+        gk.clone(),
+        "POST",
+        "/v1/verify",
+        &provider_request(&[&signed_ref]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again["response"]["items"][0]["value"]["verified"], true);
+    let (_, text) = probe(probes, "/metrics").await;
+    let value = |prefix: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} not in\n{text}"))
+    };
+    assert_eq!(value("signet_engine_answers_total{code=\"VERIFIED\"}"), 2.0);
+    assert_eq!(
+        value("signet_engine_answers_total{code=\"SIGNATURE_NOT_FOUND\"}"),
+        1.0
+    );
+    assert!(value("signet_verdict_cache_hits_total") >= 1.0);
+    assert!(value("signet_verdict_cache_misses_total") >= 1.0);
+    assert!(value("signet_resolve_cache_misses_total") >= 1.0);
+    assert!(value("signet_registry_requests_total") >= 1.0);
+    assert_eq!(value("signet_verifications_in_flight"), 0.0);
+    assert!(value("signet_verdict_cache_entries") >= 0.0);
+    assert!(value("signet_verdict_coalesced_total") >= 0.0);
+    assert!(
+        value("signet_registry_request_duration_seconds_bucket{le=\"+Inf\",operation=\"resolve\"}")
+            >= 1.0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let expiry = value(
+        "signet_trust_certificate_expiry_timestamp_seconds{store_type=\"ca\",store=\"test\",subject=\"",
+    );
+    assert!(expiry > now, "{text}");
+    assert!(text.contains("CN=Signet Serve Test Signing CA"), "{text}");
+    assert!(text.contains("signet_build_info{version=\""), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
 
     let (_, v) = call(
         serve.addr,

@@ -151,6 +151,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             settings.trust_policy.clone(),
             settings.trust_store.clone(),
         ));
+        let mut key_vault_refresh = None;
         if let Some(kv) = settings
             .azure
             .as_ref()
@@ -168,13 +169,16 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             .map_err(anyhow::Error::msg)?;
             tracing::info!(vault = %kv.url, identity = %credential.describe(),
                 certificates = kv.certificates.len(), "Key Vault trust source");
-            let previous = refresh_key_vault(&source, &verifier, None).await;
+            let outcomes = Arc::new(signet_server::TrustRefreshStats::default());
+            let previous = refresh_key_vault(&source, &verifier, None, &outcomes).await;
             tokio::spawn(key_vault_refresh_loop(
                 source,
                 verifier.clone(),
                 kv.refresh_interval,
                 previous,
+                outcomes.clone(),
             ));
+            key_vault_refresh = Some(outcomes);
         }
         match verifier.last_error() {
             None => {
@@ -200,6 +204,9 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         let server = signet_server::Server::bind(settings.server, tls, verifier, vec![trust])
             .await
             .context("binding the listeners")?;
+        if let Some(outcomes) = key_vault_refresh {
+            server.watch_trust_refresh("keyvault", outcomes);
+        }
         server.run(shutdown_signal()).await;
         anyhow::Ok(())
     })?;
@@ -215,6 +222,7 @@ async fn refresh_key_vault(
     source: &signet_azure::KeyVaultTrustSource,
     verifier: &signet_server::EngineVerifier,
     previous: Option<Fetched>,
+    outcomes: &signet_server::TrustRefreshStats,
 ) -> Option<Fetched> {
     match source.fetch_detailed().await {
         Ok(signet_azure::KeyVaultFetch { stores, dropped }) => {
@@ -232,6 +240,7 @@ async fn refresh_key_vault(
                 })
                 .collect();
             if previous.as_ref() == Some(&fetched) {
+                outcomes.record(true);
                 return previous;
             }
             let names: Vec<&str> = fetched.iter().map(|(n, _)| n.as_str()).collect();
@@ -239,12 +248,15 @@ async fn refresh_key_vault(
                 Ok(_) => {
                     tracing::info!(vault = %source.vault_url(), stores = ?names,
                         "Key Vault trust stores applied");
+                    outcomes.record(true);
                     Some(fetched)
                 }
                 Err(e) => {
                     tracing::error!(vault = %source.vault_url(), error = %e,
-                        "Key Vault trust stores fetched but the trust material did not load");
-                    Some(fetched)
+                        "Key Vault trust stores fetched but the trust material did not load; the trust in use is kept");
+                    outcomes.record(false);
+                    // Not applied: the next refresh tries again.
+                    previous
                 }
             }
         }
@@ -252,6 +264,7 @@ async fn refresh_key_vault(
             tracing::error!(vault = %source.vault_url(), error = %e,
                 failed_fetches = source.failed_fetches(),
                 "Key Vault certificates not fetched; the last good set stays in use");
+            outcomes.record(false);
             previous
         }
     }
@@ -262,6 +275,7 @@ async fn key_vault_refresh_loop(
     verifier: Arc<signet_server::EngineVerifier>,
     interval: std::time::Duration,
     mut applied: Option<Fetched>,
+    outcomes: Arc<signet_server::TrustRefreshStats>,
 ) {
     loop {
         // Until the first fetch succeeds, retry every 30 s (not ready meanwhile).
@@ -271,7 +285,7 @@ async fn key_vault_refresh_loop(
             interval.min(std::time::Duration::from_secs(30))
         };
         tokio::time::sleep(wait).await;
-        applied = refresh_key_vault(&source, &verifier, applied).await;
+        applied = refresh_key_vault(&source, &verifier, applied, &outcomes).await;
     }
 }
 

@@ -36,8 +36,11 @@
 //!   maxConcurrentVerifications: 32
 //!   headerReadTimeout: 5s
 //!   bodyReadTimeout: 10s
-//!   handshakeTimeout: 5s
-//!   maxConnections: 1024
+//!   handshakeTimeout: 2s           # TLS handshake (client certificate included)
+//!   maxHandshakes: 64              # handshakes in progress (not yet authenticated)
+//!   maxHandshakesPerPeer: 16       # of them from one client IP
+//!   maxConnections: 1024           # authenticated connections
+//!   probeMaxConnections: 64        # plain-HTTP probe listener (a quarter per client IP)
 //!   shutdownGrace: 20s
 //! cache:
 //!   successTTL: 5m
@@ -257,7 +260,10 @@ pub struct LimitsConfig {
     pub header_read_timeout: Option<Dur>,
     pub body_read_timeout: Option<Dur>,
     pub handshake_timeout: Option<Dur>,
+    pub max_handshakes: Option<usize>,
+    pub max_handshakes_per_peer: Option<usize>,
     pub max_connections: Option<usize>,
+    pub probe_max_connections: Option<usize>,
     pub shutdown_grace: Option<Dur>,
 }
 

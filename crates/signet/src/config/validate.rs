@@ -249,6 +249,30 @@ impl Config {
             100_000,
             &mut errors,
         );
+        let max_handshakes = count(
+            "limits.maxHandshakes",
+            l.max_handshakes,
+            d.max_handshakes,
+            1,
+            100_000,
+            &mut errors,
+        );
+        let max_handshakes_per_peer = count(
+            "limits.maxHandshakesPerPeer",
+            l.max_handshakes_per_peer,
+            d.max_handshakes_per_peer,
+            1,
+            100_000,
+            &mut errors,
+        );
+        let probe_max_connections = count(
+            "limits.probeMaxConnections",
+            l.probe_max_connections,
+            d.probe_max_connections,
+            4,
+            100_000,
+            &mut errors,
+        );
         let max_concurrent_verifications = count(
             "limits.maxConcurrentVerifications",
             l.max_concurrent_verifications,
@@ -380,7 +404,10 @@ impl Config {
                             header_read_timeout,
                             body_read_timeout,
                             handshake_timeout,
+                            max_handshakes,
+                            max_handshakes_per_peer,
                             max_connections,
+                            probe_max_connections,
                             shutdown_grace,
                         },
                         admission: signet_server::AdmissionSettings {

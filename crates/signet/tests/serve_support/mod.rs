@@ -268,6 +268,26 @@ pub async fn connect(
     host: &str,
 ) -> Result<(Sender, Vec<u8>), String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    connect_over(tcp, config, host).await
+}
+
+/// A TCP connection from a chosen local address (e.g. `127.0.0.2`: another peer as the
+/// server counts peers).
+pub async fn tcp_from(local: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match local {
+        std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(addr).await
+}
+
+/// [`connect`] over an existing TCP connection.
+pub async fn connect_over(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+) -> Result<(Sender, Vec<u8>), String> {
     let connector = tokio_rustls::TlsConnector::from(config);
     let tls = connector
         .connect(ServerName::try_from(host.to_owned()).unwrap(), tcp)
@@ -331,6 +351,11 @@ pub async fn call(
 /// A plain-HTTP GET on the probe listener.
 pub async fn probe(addr: SocketAddr, path: &str) -> (u16, String) {
     let tcp = TcpStream::connect(addr).await.unwrap();
+    probe_over(tcp, path).await
+}
+
+/// [`probe`] over an existing TCP connection.
+pub async fn probe_over(tcp: TcpStream, path: &str) -> (u16, String) {
     let (mut s, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(tcp))
         .await
         .unwrap();
