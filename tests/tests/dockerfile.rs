@@ -271,3 +271,44 @@ fn dockerfile_builds_signet_and_runs_it_non_root_without_a_shell() {
     assert!(deployment.contains("runAsUser: 65532"));
     assert!(deployment.contains("- /etc/signet/config.yaml"));
 }
+
+#[test]
+fn release_script_pushes_the_versioned_image_and_the_chart() {
+    let out = Command::new("bash")
+        .arg(repo_root().join("scripts/release.sh"))
+        .arg("registry.example/signet-project/")
+        .env("DRY_RUN", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cargo = read_repo_file("Cargo.toml").unwrap();
+    let version = cargo
+        .split("[workspace.package]")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("version = "))
+        .unwrap()
+        .trim_matches('"');
+    let commands: Vec<&str> = stdout.lines().filter(|l| l.starts_with("+ ")).collect();
+    assert_eq!(commands.len(), 3, "{stdout}");
+    assert!(commands[0].starts_with("+ docker buildx build --platform linux/amd64,linux/arm64"));
+    assert!(commands[0].contains("--build-arg SIGNET_GIT_COMMIT="));
+    assert!(commands[0].contains(&format!(
+        "--tag registry.example/signet-project/signet:{version} --push ."
+    )));
+    assert!(commands[1].starts_with("+ helm package charts/signet --destination "));
+    assert!(commands[2].starts_with("+ helm push "));
+    assert!(commands[2].ends_with(&format!(
+        "/signet-{version}.tgz oci://registry.example/signet-project/charts"
+    )));
+    // The image tag is the chart's default tag (appVersion).
+    let chart = read_repo_file("charts/signet/Chart.yaml").unwrap();
+    assert!(chart.contains(&format!("appVersion: \"{version}\"")));
+    assert!(chart.contains(&format!("\nversion: {version}\n")));
+}

@@ -29,9 +29,18 @@ impl Status {
     }
 }
 
+/// What `signet --version` prints after the name: the version and the commit it was built
+/// from (`build.rs`: `SIGNET_GIT_COMMIT` or `git rev-parse HEAD`, else "unknown").
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIGNET_GIT_COMMIT"),
+    ")"
+);
+
 /// Verifies Notary Project (Notation) signatures of container images, blobs and envelopes.
 #[derive(Debug, Parser)]
-#[command(name = "signet", version, about, propagate_version = true)]
+#[command(name = "signet", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
