@@ -205,7 +205,7 @@ def test_provider_and_generated_mutual_tls_in_one_render():
 def test_config_points_at_mounted_files():
     objects, _ = render()
     config, policy = config_of(objects)
-    # The schema of crates/signet/src/config.rs (tests/tests/chart.rs runs signet's own validator).
+    # The schema of crates/signet/src/config/mod.rs (tests/tests/chart.rs runs signet's own validator).
     assert set(config) == {"listen", "metricsListen", "tls", "trust", "registry", "limits", "cache", "admission", "revocation", "log"}, config
     assert config["revocation"] == {"enabled": True, "fetchTimeout": "5s", "maxCrlAge": "1h"}
     assert config["listen"].endswith(":8443")
@@ -280,7 +280,9 @@ def test_aks_values():
 WALKTHROUGH_SET = (
     "azureWorkloadIdentity.clientId=11111111-2222-3333-4444-555555555555,"
     "registry.acrRegistries[0]=contoso.azurecr.io,"
-    "azureKeyVault.url=https://contoso-kv.vault.azure.net"
+    "azureKeyVault.url=https://contoso-kv.vault.azure.net,"
+    "image.repository=contoso.azurecr.io/signet,"
+    "test.verifyImage=contoso.azurecr.io/net-monitor@sha256:" + "b" * 64
 )
 
 
@@ -309,8 +311,25 @@ def test_walkthrough_set_flags_are_valid():
                 continue
             assert isinstance(node, dict) and part in node, f"README sets {key}, unknown to values.yaml"
             node = node[part]
+    assert "--set image.repository=$ACR_NAME.azurecr.io/signet" in readme
+    assert "--set test.verifyImage=$IMAGE" in readme
+    assert "helm test signet -n gatekeeper-system --logs" in readme
     # The certificate name the README creates is the one values-aks.yaml fetches.
     assert "CERT_NAME=wabbit-networks-io" in readme
+    # The image the README builds is the tag the chart pulls by default (appVersion), built
+    # with the plain Dockerfile and the commit for `signet --version`.
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert f"az acr build --registry $ACR_NAME --image signet:{app_version} \\\n  --build-arg SIGNET_GIT_COMMIT=$(git rev-parse HEAD) ." in readme
+    assert "image.tag" not in readme
+    # Digest pinning on, and the assignment insists on pinned images.
+    assert AKS_VALUES["policy"]["mutation"]["enabled"] is True
+    assert '"requireDigest": {"value": true}' in readme
+    # The steps a new user needs: external data on the add-on, logs of every replica, how
+    # a denied Deployment shows, Gatekeeper's cache.
+    for needle in ["providers.externaldata.gatekeeper.sh", "--enable-external-data", "--prefix",
+                   "describe replicaset", "FailedCreate", "response-cache TTL"]:
+        assert needle in readme, needle
+    assert "logs deployment/signet" not in readme
     values = walkthrough_values()
     objects, _ = render(values)
     validate_k8s(objects)
@@ -318,6 +337,11 @@ def test_walkthrough_set_flags_are_valid():
     assert config["azure"]["acrRegistries"] == ["contoso.azurecr.io"]
     assert config["azure"]["clientId"] == "11111111-2222-3333-4444-555555555555"
     assert config["azure"]["keyVault"]["url"] == "https://contoso-kv.vault.azure.net"
+    dep, c = container(objects)
+    assert c["image"] == "contoso.azurecr.io/signet:" + yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert all_of(objects, "Assign"), "the walkthrough pins images"
+    np = only(objects, "NetworkPolicy")
+    assert np["spec"]["ingress"][0]["from"][0]["podSelector"] == {}
 
 
 def test_azure_needs_workload_identity():
