@@ -562,6 +562,13 @@ def test_timeouts_nest():
         assert "requestDeadline + 500ms <= provider.timeout < " in text.replace("`", ""), doc
 
 
+def test_missing_mutation_api_is_explained():
+    # Against a cluster only (lookup and the API list): checked in the template's text.
+    policy = (CHART / "templates" / "policy.yaml").read_text()
+    assert '.Capabilities.APIVersions.Has "mutations.gatekeeper.sh/v1/Assign"' in policy
+    assert "set policy.mutation.enabled=false and policy.requireDigest=true" in policy
+
+
 def test_client_ca_missing_is_explained():
     # `lookup` answers only against a cluster; the check is in the template.
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()

@@ -140,3 +140,24 @@ fn generated_files_are_up_to_date() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn sample_constraint_sets_only_declared_parameters_with_their_defaults() {
+    let constraint =
+        signet_deploy_tests::yaml_to_json(&read_repo_file("policy/constraint.yaml").unwrap())
+            .unwrap();
+    let params = constraint["spec"]["parameters"].as_object().unwrap();
+    let template = template().unwrap();
+    let declared = &template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"];
+    let def = definition("signet-verified-images.json");
+    for (name, value) in params {
+        assert!(
+            declared.get(name).is_some(),
+            "{name} not declared by the template"
+        );
+        assert_eq!(
+            value, &def["properties"]["parameters"][name]["defaultValue"],
+            "{name}: the sample and the Azure Policy default differ"
+        );
+    }
+}
