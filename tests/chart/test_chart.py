@@ -669,6 +669,12 @@ def test_notes_warn_about_trust_only_without_any_source():
     assert "Trust anchors come from Key Vault https://myvault.vault.azure.net" in text
     assert "--prefix" in text and "-l app.kubernetes.io/instance=signet" in text
     assert "mutatingWebhookFailurePolicy=Fail" in text
+    # A ServiceMonitor behind the NetworkPolicy needs a scraper peer.
+    _, manifests = render({"metrics": {"serviceMonitor": {"enabled": True}}})
+    assert "admits no scraper" in notes(manifests)
+    _, manifests = render({"metrics": {"serviceMonitor": {"enabled": True}},
+                           "networkPolicy": {"metricsFrom": [{"namespaceSelector": {}}]}})
+    assert "admits no scraper" not in notes(manifests)
 
 
 def test_every_value_has_a_description():

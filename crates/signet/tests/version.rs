@@ -38,5 +38,7 @@ fn version_names_the_release_and_the_commit() {
         .args(["serve", "--version"])
         .output()
         .unwrap();
-    assert!(String::from_utf8(out.stdout).unwrap().contains(&expected_commit));
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains(&expected_commit));
 }
