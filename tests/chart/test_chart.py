@@ -42,6 +42,22 @@ CUSTOM_KINDS = {
 }
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (which Kubernetes and kubectl may reject,
+    or resolve differently than PyYAML's last-one-wins)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    if duplicates:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {sorted(duplicates)}", node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def merge(base, extra):
     out = copy.deepcopy(base)
     for key, value in extra.items():
@@ -62,7 +78,7 @@ def render(values=None, name="signet", namespace=NAMESPACE, upgrade=False):
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
             continue
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=StrictLoader):
             if doc:
                 doc["__source__"] = path
                 objects.append(doc)
@@ -642,6 +658,14 @@ def test_helm_test_checks_readyz_and_verifies_the_configured_image():
     validate_k8s(objects)
     pod = only(objects, "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    # Not one of Signet's pods: neither the Service, the Deployment nor the PDB selects it.
+    service = only(objects, "Service")
+    assert not service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    _, manifests = render({"test": {"verifyImage": image}})
+    text = next(t for p, t in manifests.items() if p.endswith("test-verify.yaml"))
+    labels = text.split("labels:", 1)[1].split("annotations:", 1)[0].split()
+    keys = [w for w in labels if w.endswith(":")]
+    assert len(keys) == len(set(keys)), f"duplicate label keys: {keys}"
     (c,) = pod["spec"]["containers"]
     script = c["args"][0]
     assert "http://signet:9090/readyz" in script
