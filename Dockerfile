@@ -1,19 +1,25 @@
-# syntax=docker/dockerfile:1
 # Signet: the `signet` binary on distroless (glibc, CA certificates, no shell), non-root.
-#   docker build -t signet .
-#   docker run --rm -v ./deploy:/etc/signet:ro -p 8443:8443 signet
+#
+# Plain Dockerfile syntax (no BuildKit-only features), so every builder can build it,
+# including `az acr build` (ACR Tasks) and the classic `docker build`:
+#   docker build --build-arg SIGNET_GIT_COMMIT=$(git rev-parse HEAD) -t signet .
+#   az acr build --registry $ACR_NAME --image signet:v0.1.0 \
+#     --build-arg SIGNET_GIT_COMMIT=$(git rev-parse HEAD) .
+# Dockerfile.local is the same build with BuildKit cache mounts (faster rebuilds).
+# The build context is the whole Cargo workspace (see .dockerignore; a test builds the
+# context from it and runs `cargo metadata --locked` inside).
 # The Helm chart (charts/signet) mounts /etc/signet/config.yaml and everything it names.
 
 FROM rust:1-bookworm AS builder
+# The commit `signet --version` prints: the context has no .git (see .dockerignore).
+ARG SIGNET_GIT_COMMIT=unknown
 WORKDIR /src
 # cmake for aws-lc-sys (the crypto backend of aws-lc-rs, rustls).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
  && rm -rf /var/lib/apt/lists/*
 COPY . .
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p signet \
+RUN SIGNET_GIT_COMMIT="$SIGNET_GIT_COMMIT" cargo build --release --locked -p signet \
  && cp target/release/signet /signet
 
 FROM gcr.io/distroless/cc-debian12:nonroot

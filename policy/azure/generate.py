@@ -5,7 +5,9 @@
     python3 policy/azure/generate.py --check  # exit 1 if they are out of date
 
 signet-verified-images.json           templateInfo Base64Encoded: the template embedded
-signet-verified-images.publicurl.json templateInfo PublicURL: the raw template on GitHub
+signet-verified-images.publicurl.json templateInfo PublicURL: the raw template on GitHub, at
+                                      the release tag v<workspace version> (Cargo.toml), so an
+                                      assignment keeps the template it was tested with
 
 Standard library only. The test `tests/tests/azure_policy.rs` checks that the embedded
 Base64 decodes to policy/template.yaml byte for byte and that both files are what this
@@ -14,11 +16,28 @@ script writes.
 import base64
 import json
 import pathlib
+import re
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
 TEMPLATE = HERE.parent / "template.yaml"
-PUBLIC_URL = "https://raw.githubusercontent.com/signet-project/signet/main/policy/template.yaml"
+
+
+def release_version():
+    """The workspace version ([workspace.package] version in Cargo.toml): the release tag."""
+    cargo = (ROOT / "Cargo.toml").read_text()
+    section = cargo.split("[workspace.package]", 1)[1].split("\n[", 1)[0]
+    return re.search(r'^version\s*=\s*"([^"]+)"', section, re.M).group(1)
+
+
+def public_url():
+    return f"https://raw.githubusercontent.com/signet-project/signet/v{release_version()}/policy/template.yaml"
+
+
+def template_version():
+    """metadata.gatekeeper.sh/version of the template: the definition's version too."""
+    return re.search(r"metadata\.gatekeeper\.sh/version:\s*(\S+)", TEMPLATE.read_text()).group(1)
 
 
 def definition(template_info):
@@ -34,15 +53,15 @@ def definition(template_info):
                 "Signet Helm chart (Provider 'signet') in the cluster. Fails closed: an image "
                 "Signet cannot verify, or cannot answer for, is non-compliant."
             ),
-            "metadata": {"version": "1.0.0", "category": "Kubernetes"},
+            "metadata": {"version": template_version(), "category": "Kubernetes"},
             "parameters": {
                 "effect": {
                     "type": "String",
                     "metadata": {
                         "displayName": "Effect",
-                        "description": "'Audit' flags non-compliant pods, 'Deny' blocks them, 'Disabled' turns the policy off.",
+                        "description": "'Audit' flags non-compliant pods, 'Deny' blocks them, 'Disabled' turns the policy off (either case).",
                     },
-                    "allowedValues": ["Audit", "Deny", "Disabled"],
+                    "allowedValues": ["Audit", "audit", "Deny", "deny", "Disabled", "disabled"],
                     "defaultValue": "Deny",
                 },
                 "excludedNamespaces": {
@@ -118,6 +137,32 @@ def definition(template_info):
                     },
                     "defaultValue": [],
                 },
+                "requireDigest": {
+                    "type": "Boolean",
+                    "metadata": {
+                        "displayName": "Require images pinned to a digest",
+                        "description": "Deny images not written with a digest (repo@sha256:...), so what runs is what Signet verified even if a tag moves. Use with Signet's tag-to-digest mutation, or when deploying by digest.",
+                    },
+                    "allowedValues": [True, False],
+                    "defaultValue": False,
+                },
+                "minimumLevel": {
+                    "type": "String",
+                    "metadata": {
+                        "displayName": "Minimum verification level",
+                        "description": "Deny verified images whose trust-policy level ranks below this (strict > permissive > audit). Level skip is admitted; answers without a level (older Signet) are denied unless this is audit.",
+                    },
+                    "allowedValues": ["strict", "permissive", "audit"],
+                    "defaultValue": "permissive",
+                },
+                "provider": {
+                    "type": "String",
+                    "metadata": {
+                        "displayName": "Signet Provider name",
+                        "description": "The Gatekeeper external-data Provider of Signet's verify endpoint (the chart's provider.name).",
+                    },
+                    "defaultValue": "signet",
+                },
             },
             "policyRule": {
                 "if": {
@@ -136,7 +181,12 @@ def definition(template_info):
                         "excludedNamespaces": "[parameters('excludedNamespaces')]",
                         "namespaces": "[parameters('namespaces')]",
                         "labelSelector": "[parameters('labelSelector')]",
-                        "values": {"excludedImages": "[parameters('excludedImages')]"},
+                        "values": {
+                            "excludedImages": "[parameters('excludedImages')]",
+                            "requireDigest": "[parameters('requireDigest')]",
+                            "minimumLevel": "[parameters('minimumLevel')]",
+                            "provider": "[parameters('provider')]",
+                        },
                     },
                 },
             },
@@ -149,7 +199,7 @@ def render():
     out = {}
     for name, info in (
         ("signet-verified-images.json", {"sourceType": "Base64Encoded", "content": content}),
-        ("signet-verified-images.publicurl.json", {"sourceType": "PublicURL", "url": PUBLIC_URL}),
+        ("signet-verified-images.publicurl.json", {"sourceType": "PublicURL", "url": public_url()}),
     ):
         out[HERE / name] = json.dumps(definition(info), indent=2) + "\n"
     return out

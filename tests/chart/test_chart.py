@@ -42,6 +42,22 @@ CUSTOM_KINDS = {
 }
 
 
+class StrictLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys (which Kubernetes and kubectl may reject,
+    or resolve differently than PyYAML's last-one-wins)."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    keys = [loader.construct_object(k, deep=deep) for k, _ in node.value]
+    duplicates = {k for k in keys if keys.count(k) > 1}
+    if duplicates:
+        raise yaml.constructor.ConstructorError(None, None, f"duplicate keys {sorted(duplicates)}", node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def merge(base, extra):
     out = copy.deepcopy(base)
     for key, value in extra.items():
@@ -52,16 +68,17 @@ def merge(base, extra):
     return out
 
 
-def render(values=None, name="signet", namespace=NAMESPACE):
+def render(values=None, name="signet", namespace=NAMESPACE, upgrade=False):
     """Renders the chart as `helm template` would (values validated against the schema)."""
     with helm.Chart.load(str(CHART)) as chart:
         chart.validate_schema(values or {})
-        manifests = chart.render(values or {}, name=name, namespace=namespace, is_install=True)
+        manifests = chart.render(values or {}, name=name, namespace=namespace,
+                                 is_install=not upgrade, is_upgrade=upgrade)
     objects = []
     for path, text in sorted(manifests.items()):
         if path.endswith("NOTES.txt"):
             continue
-        for doc in yaml.safe_load_all(text):
+        for doc in yaml.load_all(text, Loader=StrictLoader):
             if doc:
                 doc["__source__"] = path
                 objects.append(doc)
@@ -135,7 +152,7 @@ def test_default_render_is_valid_kubernetes():
     for kind in ["ConfigMap", "Deployment", "PodDisruptionBudget", "Provider", "Secret", "Service", "ServiceAccount"]:
         assert kind in kinds, f"{kind} missing from {kinds}"
     for obj in objects:
-        if obj["kind"] != "Provider":
+        if obj["kind"] not in ("Provider", "Assign", "ConstraintTemplate", "SignetVerifiedImages"):
             assert obj["metadata"].get("namespace") == NAMESPACE, obj["metadata"]
 
 
@@ -189,20 +206,27 @@ def test_provider_and_generated_mutual_tls_in_one_render():
     tls_vol, _ = mounts["/etc/signet/tls"]
     assert tls_vol["secret"]["secretName"] == "signet-tls"
     ca_vol, _ = mounts["/etc/signet/client-ca"]
+    # optional: a missing Gatekeeper secret does not hold the pod in ContainerCreating; the
+    # install itself fails with what to do (lookup, see test_client_ca_missing_is_explained).
     assert ca_vol["secret"] == {
         "secretName": "gatekeeper-webhook-server-cert",
+        "optional": True,
         "items": [{"key": "ca.crt", "path": "ca.crt"}],
     }
+    # The CA the Providers trust, for other clients (the helm test pod).
+    ca_cm = only(objects, "ConfigMap", "signet-ca")
+    assert ca_cm["data"]["ca.crt"].strip() == ca_pem.decode().strip()
 
 
 def test_config_points_at_mounted_files():
     objects, _ = render()
     config, policy = config_of(objects)
-    # The schema of crates/signet/src/config.rs (tests/tests/chart.rs runs signet's own validator).
-    assert set(config) == {"listen", "metricsListen", "tls", "trust", "registry", "limits", "cache", "admission", "log"}, config
+    # The schema of crates/signet/src/config/mod.rs (tests/tests/chart.rs runs signet's own validator).
+    assert set(config) == {"listen", "metricsListen", "tls", "trust", "registry", "limits", "cache", "admission", "revocation", "log"}, config
+    assert config["revocation"] == {"enabled": True, "fetchTimeout": "5s", "maxCrlAge": "1h"}
     assert config["listen"].endswith(":8443")
     assert config["cache"] == {"successTTL": "10m", "failureTTL": "30s", "tagTTL": "1m"}
-    assert config["limits"] == {"requestDeadline": "2500ms"}
+    assert config["limits"] == {"requestDeadline": "1500ms"}
     assert config["log"] == {"level": "info"}
     assert config["registry"] == {"caFiles": [], "plainHttp": []}
     assert set(config["tls"]) == {"certFile", "keyFile", "clientCAFile"}
@@ -272,7 +296,9 @@ def test_aks_values():
 WALKTHROUGH_SET = (
     "azureWorkloadIdentity.clientId=11111111-2222-3333-4444-555555555555,"
     "registry.acrRegistries[0]=contoso.azurecr.io,"
-    "azureKeyVault.url=https://contoso-kv.vault.azure.net"
+    "azureKeyVault.url=https://contoso-kv.vault.azure.net,"
+    "image.repository=contoso.azurecr.io/signet,"
+    "test.verifyImage=contoso.azurecr.io/net-monitor@sha256:" + "b" * 64
 )
 
 
@@ -301,8 +327,25 @@ def test_walkthrough_set_flags_are_valid():
                 continue
             assert isinstance(node, dict) and part in node, f"README sets {key}, unknown to values.yaml"
             node = node[part]
+    assert "--set image.repository=$ACR_NAME.azurecr.io/signet" in readme
+    assert "--set test.verifyImage=$IMAGE" in readme
+    assert "helm test signet -n gatekeeper-system --logs" in readme
     # The certificate name the README creates is the one values-aks.yaml fetches.
     assert "CERT_NAME=wabbit-networks-io" in readme
+    # The image the README builds is the tag the chart pulls by default (appVersion), built
+    # with the plain Dockerfile and the commit for `signet --version`.
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert f"az acr build --registry $ACR_NAME --image signet:{app_version} \\\n  --build-arg SIGNET_GIT_COMMIT=$(git rev-parse HEAD) ." in readme
+    assert "image.tag" not in readme
+    # Digest pinning on, and the assignment insists on pinned images.
+    assert AKS_VALUES["policy"]["mutation"]["enabled"] is True
+    assert '"requireDigest": {"value": true}' in readme
+    # The steps a new user needs: external data on the add-on, logs of every replica, how
+    # a denied Deployment shows, Gatekeeper's cache.
+    for needle in ["providers.externaldata.gatekeeper.sh", "--enable-external-data", "--prefix",
+                   "describe replicaset", "FailedCreate", "response-cache TTL"]:
+        assert needle in readme, needle
+    assert "logs deployment/signet" not in readme
     values = walkthrough_values()
     objects, _ = render(values)
     validate_k8s(objects)
@@ -310,6 +353,11 @@ def test_walkthrough_set_flags_are_valid():
     assert config["azure"]["acrRegistries"] == ["contoso.azurecr.io"]
     assert config["azure"]["clientId"] == "11111111-2222-3333-4444-555555555555"
     assert config["azure"]["keyVault"]["url"] == "https://contoso-kv.vault.azure.net"
+    dep, c = container(objects)
+    assert c["image"] == "contoso.azurecr.io/signet:" + yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    assert all_of(objects, "Assign"), "the walkthrough pins images"
+    np = only(objects, "NetworkPolicy")
+    assert np["spec"]["ingress"][0]["from"][0]["podSelector"] == {}
 
 
 def test_azure_needs_workload_identity():
@@ -336,6 +384,9 @@ def test_policy_objects():
     assert labels["app.kubernetes.io/part-of"] == "signet"
     assert template == source, "chart's ConstraintTemplate differs from policy/template.yaml"
     constraint = only(objects, "SignetVerifiedImages")
+    assert constraint["spec"]["parameters"] == {
+        "provider": "signet", "requireDigest": False, "minimumLevel": "permissive", "excludedImages": [],
+    }
     assert constraint["spec"]["match"]["excludedNamespaces"] == ["kube-system", "gatekeeper-system"]
     assert constraint["spec"]["match"]["kinds"] == [{"apiGroups": [""], "kinds": ["Pod"]}]
     assigns = all_of(objects, "Assign")
@@ -357,8 +408,12 @@ def test_policy_objects():
         apply = sorted((g, k) for t in a["spec"]["applyTo"] for g in t["groups"] for k in t["kinds"])
         match = sorted((g, k) for t in a["spec"]["match"]["kinds"] for g in t["apiGroups"] for k in t["kinds"])
         assert apply == match, (apply, match)
+    # Mutation is on by default (admit what was verified, not what a tag names later); the
+    # template and constraint only with policy.enabled.
     objects, _ = render()
-    assert not all_of(objects, "ConstraintTemplate") and not all_of(objects, "Assign")
+    assert not all_of(objects, "ConstraintTemplate") and len(all_of(objects, "Assign")) == 7
+    objects, _ = render({"policy": {"mutation": {"enabled": False}}})
+    assert not all_of(objects, "Assign")
 
 
 def test_chart_policy_copies_equal_the_originals():
@@ -454,10 +509,244 @@ def test_helm_lint():
     assert not problems, problems
 
 
+def test_constraint_is_never_deleted_on_upgrade():
+    values = {"policy": {"enabled": True}}
+    # First install: the constraint's kind does not exist yet; a post-install hook, created
+    # after Gatekeeper processed the template.
+    objects, _ = render(values)
+    annotations = only(objects, "SignetVerifiedImages")["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "post-install"
+    assert "helm.sh/hook-delete-policy" not in annotations
+    # Upgrade: an ordinary release object, updated in place (no delete + create window);
+    # the release annotations let Helm adopt the hook-created object.
+    objects, _ = render(values, upgrade=True)
+    constraint = only(objects, "SignetVerifiedImages")
+    annotations = constraint["metadata"]["annotations"]
+    assert not any(k.startswith("helm.sh/hook") for k in annotations), annotations
+    assert annotations["meta.helm.sh/release-name"] == "signet"
+    assert annotations["meta.helm.sh/release-namespace"] == NAMESPACE
+    assert constraint["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+
+
+def test_policy_parameters_follow_the_values():
+    objects, _ = render({
+        "provider": {"name": "signet-prod"},
+        "policy": {"enabled": True, "requireDigest": True, "minimumLevel": "strict",
+                   "excludedImages": ["myreg.azurecr.io*"]},
+    })
+    params = only(objects, "SignetVerifiedImages")["spec"]["parameters"]
+    assert params == {"provider": "signet-prod", "requireDigest": True, "minimumLevel": "strict",
+                      "excludedImages": ["myreg.azurecr.io*"]}
+    only(objects, "Provider", "signet-prod")
+    # Every parameter the constraint sets is one the template declares.
+    template = only(objects, "ConstraintTemplate")
+    declared = template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"]
+    assert set(params) <= set(declared), (params, declared)
+    expect_schema_rejection({"policy": {"minimumLevel": "Audit"}}, "minimumLevel")
+
+
+def test_timeouts_nest():
+    # Defaults: requestDeadline + 500ms <= provider.timeout < the webhook timeouts.
+    with helm.Chart.load(str(CHART)) as chart:
+        v = chart.values
+    deadline_ms = float(v["server"]["requestDeadline"].removesuffix("ms"))
+    assert deadline_ms + 500 <= v["provider"]["timeout"] * 1000
+    assert v["provider"]["timeout"] < v["gatekeeper"]["validatingWebhookTimeoutSeconds"]
+    assert v["provider"]["timeout"] < v["gatekeeper"]["mutatingWebhookTimeoutSeconds"]
+    objects, _ = render()
+    for p in all_of(objects, "Provider"):
+        assert p["spec"]["timeout"] == v["provider"]["timeout"]
+    for values, needle in [
+        ({"server": {"requestDeadline": "2s"}}, "server.requestDeadline (2s) must end at least 500ms before provider.timeout (2s)"),
+        ({"server": {"requestDeadline": "1m"}, "provider": {"timeout": 30}}, "server.requestDeadline"),
+        ({"provider": {"timeout": 3}}, "must be less than gatekeeper.validatingWebhookTimeoutSeconds"),
+        ({"gatekeeper": {"mutatingWebhookTimeoutSeconds": 1}}, "mutatingWebhookFailurePolicy=Fail"),
+    ]:
+        try:
+            render(values)
+        except helm.HelmError as exc:
+            assert needle in str(exc), exc
+        else:
+            raise AssertionError(f"rendered {values}")
+    # Without the mutation, Gatekeeper's 1 s mutating default does not matter.
+    render({"gatekeeper": {"mutatingWebhookTimeoutSeconds": 1}, "policy": {"mutation": {"enabled": False}}})
+    render({"server": {"requestDeadline": "3500ms"}, "provider": {"timeout": 4},
+            "gatekeeper": {"validatingWebhookTimeoutSeconds": 5, "mutatingWebhookTimeoutSeconds": 5}})
+    # The documents say the same.
+    for doc in [ROOT / "README.md", CHART / "README.md"]:
+        text = doc.read_text()
+        assert "requestDeadline + 500ms <= provider.timeout < " in text.replace("`", ""), doc
+
+
+def test_missing_mutation_api_is_explained():
+    # Against a cluster only (lookup and the API list): checked in the template's text.
+    policy = (CHART / "templates" / "policy.yaml").read_text()
+    assert '.Capabilities.APIVersions.Has "mutations.gatekeeper.sh/v1/Assign"' in policy
+    assert "set policy.mutation.enabled=false and policy.requireDigest=true" in policy
+
+
+def test_client_ca_missing_is_explained():
+    # `lookup` answers only against a cluster; the check is in the template.
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $ca.secretName' in helpers
+    assert "install Signet in Gatekeeper's namespace" in helpers
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    assert '{{- include "signet.checkClientCA" . }}' in deployment
+
+
+def test_startup_probe_covers_the_first_key_vault_fetch():
+    objects, _ = render(AKS_VALUES)
+    _, c = container(objects)
+    probe = c["startupProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "metrics", "scheme": "HTTP"}
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 60
+    assert "initialDelaySeconds" not in c["livenessProbe"]
+
+
+def test_extra_env_and_volumes():
+    values = {
+        "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"}],
+        "extraVolumes": [{"name": "pw", "secret": {"secretName": "registry-password"}}],
+        "extraVolumeMounts": [{"name": "pw", "mountPath": "/etc/signet/registry-auth", "readOnly": True}],
+    }
+    objects, _ = render(values)
+    validate_k8s(objects)
+    dep, c = container(objects)
+    assert {"name": "HTTPS_PROXY", "value": "http://proxy.example:3128"} in c["env"]
+    assert {"name": "pw", "secret": {"secretName": "registry-password"}} in dep["spec"]["template"]["spec"]["volumes"]
+    assert mounted_paths(objects)["/etc/signet/registry-auth"][0]["name"] == "pw"
+    expect_schema_rejection({"extraVolumeMounts": [{"name": "pw"}]}, "mountPath")
+
+
+def test_revocation_values_map_to_the_configuration():
+    objects, _ = render({"revocation": {"enabled": False, "fetchTimeout": "2s", "maxCrlAge": "30m"}})
+    config, _ = config_of(objects)
+    assert config["revocation"] == {"enabled": False, "fetchTimeout": "2s", "maxCrlAge": "30m"}
+    expect_schema_rejection({"revocation": {"fetchTimeout": "soon"}}, "fetchTimeout")
+    expect_schema_rejection({"revocation": {"ocsp": True}}, "ocsp")
+
+
+def test_network_policy_admits_only_gatekeeper_the_test_pod_and_the_scraper():
+    objects, _ = render()
+    validate_k8s(objects)
+    np = only(objects, "NetworkPolicy")
+    assert np["spec"]["policyTypes"] == ["Ingress"]
+    dep, _ = container(objects)
+    assert np["spec"]["podSelector"]["matchLabels"].items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    https, metrics = np["spec"]["ingress"]
+    assert https["ports"] == [{"port": "https", "protocol": "TCP"}]
+    gatekeeper, test_pod = https["from"]
+    assert gatekeeper["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "gatekeeper-system"}}
+    assert gatekeeper["podSelector"] == {"matchLabels": {"gatekeeper.sh/system": "yes"}}
+    pod = only(objects, "Pod")
+    assert test_pod["podSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert metrics["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert metrics["from"] == [test_pod]
+    scraper = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    objects, _ = render({"networkPolicy": {"metricsFrom": [scraper], "gatekeeperPodSelector": None}})
+    validate_k8s(objects)
+    np = only(objects, "NetworkPolicy")
+    assert scraper in np["spec"]["ingress"][1]["from"]
+    assert np["spec"]["ingress"][0]["from"][0]["podSelector"] == {}
+    objects, _ = render({"networkPolicy": {"enabled": False}})
+    assert not all_of(objects, "NetworkPolicy")
+
+
+def test_helm_test_checks_readyz_and_verifies_the_configured_image():
+    image = "myregistry.azurecr.io/net-monitor@sha256:" + "a" * 64
+    objects, _ = render({"test": {"verifyImage": image}})
+    validate_k8s(objects)
+    pod = only(objects, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    # Not one of Signet's pods: neither the Service, the Deployment nor the PDB selects it.
+    service = only(objects, "Service")
+    assert not service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    _, manifests = render({"test": {"verifyImage": image}})
+    text = next(t for p, t in manifests.items() if p.endswith("test-verify.yaml"))
+    labels = text.split("labels:", 1)[1].split("annotations:", 1)[0].split()
+    keys = [w for w in labels if w.endswith(":")]
+    assert len(keys) == len(set(keys)), f"duplicate label keys: {keys}"
+    (c,) = pod["spec"]["containers"]
+    script = c["args"][0]
+    assert "http://signet:9090/readyz" in script
+    assert "https://signet.gatekeeper-system:8443/v1/verify" in script
+    assert "--cert /etc/signet-test/client/tls.crt --key /etc/signet-test/client/tls.key" in script
+    assert '"isSuccess": ?true' in script
+    assert {"name": "VERIFY_IMAGE", "value": image} in c["env"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["ca"]["configMap"]["name"] == "signet-ca"
+    assert volumes["client"]["secret"]["secretName"] == "gatekeeper-webhook-server-cert"
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    # Without Gatekeeper's client CA, no client certificate is presented.
+    objects, _ = render({"gatekeeper": {"clientCA": {"enabled": False}}})
+    pod = only(objects, "Pod")
+    assert "--cert" not in pod["spec"]["containers"][0]["args"][0]
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["ca"]
+
+
+def test_notes_warn_about_trust_only_without_any_source():
+    _, manifests = render()
+    assert "no trust store certificate was given" in notes(manifests)
+    _, manifests = render(AKS_VALUES)
+    text = notes(manifests)
+    assert "no trust store certificate was given" not in text
+    assert "Trust anchors come from Key Vault https://myvault.vault.azure.net" in text
+    assert "--prefix" in text and "-l app.kubernetes.io/instance=signet" in text
+    assert "mutatingWebhookFailurePolicy=Fail" in text
+    # A ServiceMonitor behind the NetworkPolicy needs a scraper peer.
+    _, manifests = render({"metrics": {"serviceMonitor": {"enabled": True}}})
+    assert "admits no scraper" in notes(manifests)
+    _, manifests = render({"metrics": {"serviceMonitor": {"enabled": True}},
+                           "networkPolicy": {"metricsFrom": [{"namespaceSelector": {}}]}})
+    assert "admits no scraper" not in notes(manifests)
+
+
+def test_every_value_has_a_description():
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    missing = []
+
+    def walk(node, path):
+        for key, sub in node.get("properties", {}).items():
+            where = f"{path}.{key}" if path else key
+            if not sub.get("description"):
+                missing.append(where)
+            walk(sub, where)
+        for key in ("items", "additionalProperties"):
+            if isinstance(node.get(key), dict):
+                walk(node[key], f"{path}[{key}]")
+
+    walk(schema, "")
+    assert not missing, missing
+
+
+def test_generated_ca_and_the_gitops_paths():
+    # Without cluster access every render generates a new CA (consistent within the render);
+    # install/upgrade reuse the secret through lookup. GitOps: cert-manager or a pre-made
+    # secret, whose renders are identical.
+    template = (CHART / "templates" / "tls-provider.yaml").read_text()
+    assert 'lookup "v1" "Secret" .Release.Namespace $secretName' in template
+    a, _ = render()
+    b, _ = render()
+    assert only(a, "Secret")["data"]["ca.crt"] != only(b, "Secret")["data"]["ca.crt"]
+    for values in [
+        {"tls": {"existingSecret": "signet-tls-premade", "caBundle": TEST_CA}},
+        {"certManager": {"enabled": True, "issuerRef": {"name": "signet-ca"}}, "tls": {"caBundle": TEST_CA}},
+    ]:
+        a, _ = render(values)
+        b, _ = render(values)
+        strip = lambda objs: [{k: v for k, v in o.items() if k != "__source__"} for o in objs]
+        assert strip(a) == strip(b), values
+        assert not all_of(a, "Secret")
+        assert only(a, "Deployment")["spec"]["template"]["spec"]["volumes"][3]["secret"]["secretName"] in ("signet-tls-premade", "signet-tls")
+    readme = (CHART / "README.md").read_text()
+    assert "GitOps" in readme and "existingSecret" in readme and "certManager" in readme
+
+
 CONFIG_SCENARIOS = {
     "default": lambda: {},
     "aks": lambda: AKS_VALUES,
     "walkthrough": walkthrough_values,
+    "revocation-off": lambda: {"revocation": {"enabled": False}},
     "cert-manager-no-client-ca": lambda: {
         "certManager": {"enabled": True, "issuerRef": {"name": "signet-ca"}},
         "tls": {"caBundle": TEST_CA},

@@ -84,13 +84,21 @@ pub enum Answer {
 #[derive(Debug, Clone)]
 pub struct ExternalData {
     answer: Answer,
+    provider: String,
     calls: Arc<Mutex<Vec<Json>>>,
 }
 
 impl ExternalData {
+    /// Gatekeeper with Signet's Provider under its default name, `signet`.
     pub fn new(answer: Answer) -> Self {
+        Self::with_provider(answer, "signet")
+    }
+
+    /// Gatekeeper with Signet's Provider named `provider` (the chart's `provider.name`).
+    pub fn with_provider(answer: Answer, provider: &str) -> Self {
         ExternalData {
             answer,
+            provider: provider.to_owned(),
             calls: Arc::new(Mutex::new(Vec::new())),
         }
     }
@@ -104,7 +112,7 @@ impl ExternalData {
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(request.clone());
         }
-        if request["provider"] != "signet" {
+        if request["provider"] != self.provider.as_str() {
             // Gatekeeper answers an unknown provider with a system error.
             return Ok(json!({
                 "responses": [], "errors": [], "status_code": 400,

@@ -27,15 +27,35 @@ fn embedded_base64_is_the_template_file() {
     );
 }
 
+/// `version` of a TOML/YAML section's `key: value` or `key = "value"` line.
+fn field<'a>(text: &'a str, key: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix(key)?.trim_start();
+            let rest = rest.strip_prefix('=').or_else(|| rest.strip_prefix(':'))?;
+            Some(rest.trim().trim_matches('"'))
+        })
+        .unwrap_or_else(|| panic!("no {key}"))
+}
+
 #[test]
-fn public_url_variant_points_at_the_template_on_main() {
+fn public_url_variant_points_at_the_template_of_the_release_tag() {
     let def = definition("signet-verified-images.publicurl.json");
     let info = &def["properties"]["policyRule"]["then"]["details"]["templateInfo"];
     assert_eq!(info["sourceType"], "PublicURL");
+    // A tagged file, not a branch: an assignment keeps the template it was tested with.
+    let cargo = read_repo_file("Cargo.toml").unwrap();
+    let workspace = cargo.split("[workspace.package]").nth(1).unwrap();
+    let version = field(workspace, "version");
     assert_eq!(
         info["url"],
-        "https://raw.githubusercontent.com/signet-project/signet/main/policy/template.yaml"
+        format!(
+            "https://raw.githubusercontent.com/signet-project/signet/v{version}/policy/template.yaml"
+        )
     );
+    // The chart releases the same version (appVersion is the image tag it defaults to).
+    let chart = read_repo_file("charts/signet/Chart.yaml").unwrap();
+    assert_eq!(field(&chart, "appVersion"), version);
     // Apart from templateInfo, the two definitions are the same.
     let mut a = definition("signet-verified-images.json");
     let mut b = def.clone();
@@ -52,10 +72,19 @@ fn definition_shape() {
     assert_eq!(props["policyType"], "Custom");
     let params = &props["parameters"];
     assert_eq!(params["effect"]["defaultValue"], "Deny");
+    // Built-in definitions and many assignments write effects in lower case: accept both.
     assert_eq!(
         params["effect"]["allowedValues"],
-        serde_json::json!(["Audit", "Deny", "Disabled"])
+        serde_json::json!(["Audit", "audit", "Deny", "deny", "Disabled", "disabled"])
     );
+    assert_eq!(params["requireDigest"]["type"], "Boolean");
+    assert_eq!(params["requireDigest"]["defaultValue"], false);
+    assert_eq!(params["minimumLevel"]["defaultValue"], "permissive");
+    assert_eq!(
+        params["minimumLevel"]["allowedValues"],
+        serde_json::json!(["strict", "permissive", "audit"])
+    );
+    assert_eq!(params["provider"]["defaultValue"], "signet");
     for p in ["excludedNamespaces", "namespaces", "excludedImages"] {
         assert_eq!(params[p]["type"], "Array", "{p}");
     }
@@ -72,6 +101,18 @@ fn definition_shape() {
     let declared = &template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"];
     let values = details["values"].as_object().unwrap();
     assert!(!values.is_empty());
+    // ... and every template parameter is a policy parameter.
+    for name in declared.as_object().unwrap().keys() {
+        assert!(
+            values.contains_key(name),
+            "template parameter {name} missing from the definition"
+        );
+    }
+    // The enum of minimumLevel is the template's.
+    assert_eq!(
+        params["minimumLevel"]["allowedValues"],
+        declared["minimumLevel"]["enum"]
+    );
     for (name, value) in values {
         assert!(
             declared.get(name).is_some(),
@@ -98,4 +139,25 @@ fn generated_files_are_up_to_date() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn sample_constraint_sets_only_declared_parameters_with_their_defaults() {
+    let constraint =
+        signet_deploy_tests::yaml_to_json(&read_repo_file("policy/constraint.yaml").unwrap())
+            .unwrap();
+    let params = constraint["spec"]["parameters"].as_object().unwrap();
+    let template = template().unwrap();
+    let declared = &template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"];
+    let def = definition("signet-verified-images.json");
+    for (name, value) in params {
+        assert!(
+            declared.get(name).is_some(),
+            "{name} not declared by the template"
+        );
+        assert_eq!(
+            value, &def["properties"]["parameters"][name]["defaultValue"],
+            "{name}: the sample and the Azure Policy default differ"
+        );
+    }
 }

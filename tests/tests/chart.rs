@@ -55,7 +55,8 @@ fn helm_chart() {
 
 /// The chart renders a configuration `signet serve` accepts: each scenario's `config.yaml`
 /// (default; AKS with Workload Identity, ACR and Key Vault; the walkthrough's `--set` flags;
-/// cert-manager without client CA, with registry files) goes through `signet::config::load`
+/// revocation off; cert-manager without client CA, with registry files) goes through
+/// `signet::config::load`
 /// (unknown keys are errors) and `Config::validate_schema`.
 ///
 /// `validate_schema` is `validate` without the "file exists" checks: the rendered paths
@@ -83,7 +84,13 @@ fn rendered_configs_are_accepted_by_signet() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut checked = Vec::new();
-    for name in ["default", "aks", "walkthrough", "cert-manager-no-client-ca"] {
+    for name in [
+        "default",
+        "aks",
+        "walkthrough",
+        "revocation-off",
+        "cert-manager-no-client-ca",
+    ] {
         let path = dir.path().join(format!("{name}.yaml"));
         let config = signet::config::load(&path)
             .unwrap_or_else(|e| panic!("{name}: signet rejects the chart's config.yaml: {e:#}"));
@@ -109,8 +116,14 @@ fn rendered_configs_are_accepted_by_signet() {
     );
     assert_eq!(
         default.server.limits.request_deadline,
-        std::time::Duration::from_millis(2500)
+        std::time::Duration::from_millis(1500)
     );
+    // revocation: on, with the chart's values.
+    let revocation = default.engine.revocation.as_ref().expect("revocation on");
+    assert_eq!(revocation.fetch_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(revocation.max_crl_age, std::time::Duration::from_secs(3600));
+    let (_, off) = &checked[3];
+    assert!(off.engine.revocation.is_none(), "revocation.enabled=false");
 
     for (name, settings) in &checked[1..3] {
         let azure = settings
@@ -144,7 +157,7 @@ fn rendered_configs_are_accepted_by_signet() {
         "https://contoso-kv.vault.azure.net"
     );
 
-    let (_, cm) = &checked[3];
+    let (_, cm) = &checked[4];
     assert!(cm.tls.client_ca.is_none());
     assert_eq!(
         cm.engine.registry.plain_http,

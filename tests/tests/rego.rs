@@ -442,3 +442,235 @@ fn template_names_match_gatekeeper_rules() {
     let rego = signet_deploy_tests::template_rego().unwrap();
     assert!(rego.starts_with(&format!("package {}\n", kind.to_lowercase())));
 }
+
+// --- Admit what was verified: pinning, levels, exclusions, the provider's name -----------
+
+const DIGEST: &str = "sha256:73b1e4a7c9d0f2e8b6a5c3d1e9f7a2b4c6d8e0f1a3b5c7d9e2f4a6b8c0d1e3f5";
+
+/// A verified item at `level` under statement `policy`, with what Signet logged.
+fn verified_at(key: &str, level: Option<&str>, logged: Json) -> Json {
+    let mut item = verified_item(key);
+    match level {
+        Some(level) => item["value"]["level"] = json!(level),
+        None => {
+            item["value"].as_object_mut().unwrap().remove("level");
+        }
+    }
+    item["value"]["policy"] = json!("legacy-images");
+    item["value"]["logged"] = logged;
+    item
+}
+
+fn audit_logged() -> Json {
+    json!([{"check": "authenticity", "code": "UNTRUSTED_SIGNER",
+            "message": "the signing certificate chain is not anchored in ca:wabbit-networks"}])
+}
+
+#[test]
+fn verified_fixture_carries_a_level_and_is_admitted_at_the_default_minimum() {
+    let value = &verified_item(SIGNED)["value"];
+    assert_eq!(value["level"], "strict");
+    let (violations, _) = run(
+        &pod(&[SIGNED], &[], &[]),
+        Answer::Provider(provider_fixture("verified").unwrap()),
+    );
+    assert_eq!(violations, vec![]);
+}
+
+#[test]
+fn audit_level_is_denied_by_default_with_level_statement_and_logged_failures() {
+    let response = provider_response(vec![verified_at(SIGNED, Some("audit"), audit_logged())]);
+    let (violations, _) = run(&pod(&[SIGNED], &[], &[]), Answer::Provider(response));
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        SIGNED,
+        &[
+            "level audit",
+            "legacy-images",
+            "minimum level permissive",
+            "authenticity UNTRUSTED_SIGNER",
+            "not anchored in ca:wabbit-networks",
+        ],
+    );
+    assert_eq!(violations[0].details["code"], "LEVEL_TOO_LOW");
+}
+
+#[test]
+fn levels_rank_strict_over_permissive_over_audit() {
+    let cases = [
+        // (answer level, minimumLevel, admitted)
+        ("strict", "strict", true),
+        ("permissive", "strict", false),
+        ("audit", "strict", false),
+        ("strict", "permissive", true),
+        ("permissive", "permissive", true),
+        ("audit", "permissive", false),
+        ("strict", "audit", true),
+        ("permissive", "audit", true),
+        ("audit", "audit", true),
+    ];
+    for (level, minimum, admitted) in cases {
+        let response = provider_response(vec![verified_at(SIGNED, Some(level), json!([]))]);
+        let (violations, _) = run_with(
+            &pod(&[SIGNED], &[], &[]),
+            &json!({"minimumLevel": minimum}),
+            Answer::Provider(response),
+        );
+        assert_eq!(
+            violations.is_empty(),
+            admitted,
+            "{level} under {minimum}: {violations:#?}"
+        );
+        if !admitted {
+            assert_denied(
+                &violations,
+                SIGNED,
+                &[
+                    &format!("level {level}"),
+                    &format!("minimum level {minimum}"),
+                ],
+            );
+            assert!(violations[0].msg.contains("logged failures: none"));
+        }
+    }
+}
+
+#[test]
+fn skip_level_is_admitted_even_under_strict() {
+    // The operator wrote `skip` for that scope: Signet verified nothing, on purpose.
+    let response = provider_response(vec![verified_at(SIGNED, Some("skip"), json!([]))]);
+    let (violations, _) = run_with(
+        &pod(&[SIGNED], &[], &[]),
+        &json!({"minimumLevel": "strict"}),
+        Answer::Provider(response),
+    );
+    assert_eq!(violations, vec![]);
+}
+
+#[test]
+fn answer_without_level_is_denied_unless_the_minimum_is_audit() {
+    // An older Signet: fail closed, with a message that says what to do.
+    for (params, admitted) in [
+        (json!({}), false),
+        (json!({"minimumLevel": "strict"}), false),
+        (json!({"minimumLevel": "permissive"}), false),
+        (json!({"minimumLevel": "audit"}), true),
+    ] {
+        let response = provider_response(vec![verified_at(SIGNED, None, json!(null))]);
+        let (violations, _) = run_with(
+            &pod(&[SIGNED], &[], &[]),
+            &params,
+            Answer::Provider(response),
+        );
+        assert_eq!(violations.is_empty(), admitted, "{params}: {violations:#?}");
+        if !admitted {
+            assert_denied(&violations, SIGNED, &["carries no level", "upgrade Signet"]);
+        }
+    }
+    // A level Signet does not define reads as below any minimum but audit.
+    let response = provider_response(vec![verified_at(SIGNED, Some("lenient"), json!([]))]);
+    let (violations, _) = run(&pod(&[SIGNED], &[], &[]), Answer::Provider(response));
+    assert_denied(&violations, SIGNED, &["level lenient"]);
+}
+
+#[test]
+fn unknown_minimum_level_reads_as_strict() {
+    let response = provider_response(vec![verified_at(SIGNED, Some("permissive"), json!([]))]);
+    let (violations, _) = run_with(
+        &pod(&[SIGNED], &[], &[]),
+        &json!({"minimumLevel": "Permissive!"}),
+        Answer::Provider(response),
+    );
+    assert_denied(&violations, SIGNED, &["minimum level strict"]);
+}
+
+#[test]
+fn require_digest_denies_images_written_with_a_tag_only() {
+    let pinned = format!("myregistry.azurecr.io/net-monitor@{DIGEST}");
+    let tag_and_digest = format!("myregistry.azurecr.io/net-monitor:v1@{DIGEST}");
+    let excluded = "registry.k8s.io/pause:3.10";
+    let response = provider_response(vec![
+        verified_item(SIGNED),
+        verified_item(&pinned),
+        verified_item(&tag_and_digest),
+    ]);
+    let object = pod(&[SIGNED, &pinned], &[&tag_and_digest], &[excluded]);
+    let params = json!({"requireDigest": true, "excludedImages": [excluded]});
+    let (violations, _) = run_with(&object, &params, Answer::Provider(response.clone()));
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(
+        &violations,
+        SIGNED,
+        &["not pinned to a digest", "requireDigest"],
+    );
+    assert_eq!(violations[0].details["code"], "NOT_PINNED");
+    // Off by default, and a digest-like tag is no digest.
+    let (violations, _) = run_with(
+        &object,
+        &json!({"excludedImages": [excluded]}),
+        Answer::Provider(response),
+    );
+    assert_eq!(violations, vec![]);
+    let fake = "myregistry.azurecr.io/net-monitor:sha256-abc";
+    let (violations, _) = run_with(
+        &pod(&[fake], &[], &[]),
+        &json!({"requireDigest": true}),
+        Answer::Provider(provider_response(vec![verified_item(fake)])),
+    );
+    assert_denied(&violations, fake, &["not pinned"]);
+}
+
+#[test]
+fn excluded_host_pattern_does_not_cross_the_host_boundary() {
+    let params = json!({"excludedImages": ["myreg.azurecr.io*"]});
+    let ours = "myreg.azurecr.io/team/app:v1";
+    let evil = "myreg.azurecr.io.evil.example/app:v1";
+    let evil_port = "myreg.azurecr.io:5000/app:v1";
+    let response = provider_response(vec![
+        unverified_item(evil, "SIGNATURE_NOT_FOUND"),
+        unverified_item(evil_port, "SIGNATURE_NOT_FOUND"),
+    ]);
+    let (violations, external) = run_with(
+        &pod(&[ours, evil, evil_port], &[], &[]),
+        &params,
+        Answer::Provider(response),
+    );
+    assert_eq!(
+        sent_keys(&external),
+        vec![evil.to_owned(), evil_port.to_owned()]
+    );
+    assert_eq!(violations.len(), 2, "{violations:#?}");
+    assert_denied(&violations, evil, &["SIGNATURE_NOT_FOUND"]);
+    // A prefix with "/" stays a prefix within that registry.
+    let params = json!({"excludedImages": ["myreg.azurecr.io/team/*"]});
+    let external = ExternalData::new(Answer::Raw(json!({})));
+    let violations = evaluate(&pod(&[ours], &[], &[]), &params, &external).unwrap();
+    assert_eq!(violations, vec![]);
+    assert!(external.calls().is_empty());
+}
+
+#[test]
+fn provider_name_follows_the_parameter() {
+    let external = ExternalData::with_provider(
+        Answer::Provider(provider_fixture("verified").unwrap()),
+        "signet-prod",
+    );
+    let violations = evaluate(
+        &pod(&[SIGNED], &[], &[]),
+        &json!({"provider": "signet-prod"}),
+        &external,
+    )
+    .unwrap();
+    assert_eq!(violations, vec![]);
+    assert_eq!(external.calls()[0]["provider"], "signet-prod");
+    // Without the parameter, the default name: Gatekeeper knows no such provider here and
+    // answers with a system error, which denies.
+    let external = ExternalData::with_provider(
+        Answer::Provider(provider_fixture("verified").unwrap()),
+        "signet-prod",
+    );
+    let violations = evaluate(&pod(&[SIGNED], &[], &[]), &json!({}), &external).unwrap();
+    assert_eq!(external.calls()[0]["provider"], "signet");
+    assert_denied(&violations, SIGNED, &["system error"]);
+}

@@ -59,7 +59,7 @@ app.kubernetes.io/part-of: signet
 
 {{/*
 The service configuration read by `signet serve --config /etc/signet/config.yaml`, in exactly
-the schema of crates/signet/src/config.rs (unknown keys are fatal there). Every key is here,
+the schema of crates/signet/src/config/mod.rs (unknown keys are fatal there). Every key is here,
 in one place; tests/tests/chart.rs validates the rendered file with signet's own validator.
 Values keep their user-facing names (cache.verifiedTTL → cache.successTTL, ...).
 */}}
@@ -101,6 +101,10 @@ cache:
 admission:
   excludeNamespaces: {{ .Values.admission.excludedNamespaces | toJson }}
   excludeImages: {{ .Values.admission.excludedImages | toJson }}
+revocation:
+  enabled: {{ .Values.revocation.enabled }}
+  fetchTimeout: {{ .Values.revocation.fetchTimeout | quote }}
+  maxCrlAge: {{ .Values.revocation.maxCrlAge | quote }}
 log:
   level: {{ .Values.server.logLevel | quote }}
 {{- if or $acr $kv.url }}
@@ -125,4 +129,54 @@ azure:
       {{- end }}
   {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* A duration of the values (500ms, 2s, 1m, 1h) in milliseconds. */}}
+{{- define "signet.durationMs" -}}
+{{- $d := toString . -}}
+{{- if hasSuffix "ms" $d -}}{{ trimSuffix "ms" $d | float64 }}
+{{- else if hasSuffix "s" $d -}}{{ mulf (trimSuffix "s" $d | float64) 1000 }}
+{{- else if hasSuffix "m" $d -}}{{ mulf (trimSuffix "m" $d | float64) 60000 }}
+{{- else if hasSuffix "h" $d -}}{{ mulf (trimSuffix "h" $d | float64) 3600000 }}
+{{- else -}}{{ fail (printf "invalid duration %q: a number and one unit of ms, s, m, h" $d) }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The timeouts must nest, or a timeout further out answers first: Gatekeeper's webhooks fail
+open by default, so a webhook that gives up before the Provider admits unchecked.
+  server.requestDeadline + 500ms <= provider.timeout < gatekeeper.*WebhookTimeoutSeconds
+*/}}
+{{- define "signet.checkTimeouts" -}}
+{{- $deadline := include "signet.durationMs" .Values.server.requestDeadline | float64 -}}
+{{- $provider := mulf .Values.provider.timeout 1000 -}}
+{{- if gt (addf $deadline 500) $provider -}}
+{{- fail (printf "server.requestDeadline (%s) must end at least 500ms before provider.timeout (%vs), so that Signet's answer (with TIMEOUT for unfinished images) reaches Gatekeeper before it gives up" .Values.server.requestDeadline .Values.provider.timeout) -}}
+{{- end -}}
+{{- if ge (int .Values.provider.timeout) (int .Values.gatekeeper.validatingWebhookTimeoutSeconds) -}}
+{{- fail (printf "provider.timeout (%vs) must be less than gatekeeper.validatingWebhookTimeoutSeconds (%vs): otherwise the API server stops waiting for Gatekeeper first, and Gatekeeper's webhook (failurePolicy Ignore by default) admits the pod unchecked" .Values.provider.timeout .Values.gatekeeper.validatingWebhookTimeoutSeconds) -}}
+{{- end -}}
+{{- if and .Values.policy.mutation.enabled (ge (int .Values.provider.timeout) (int .Values.gatekeeper.mutatingWebhookTimeoutSeconds)) -}}
+{{- fail (printf "provider.timeout (%vs) must be less than gatekeeper.mutatingWebhookTimeoutSeconds (%vs) for the digest-pinning mutation: install Gatekeeper with --set mutatingWebhookTimeoutSeconds=3 --set mutatingWebhookFailurePolicy=Fail (its default of 1 s fails open) and set that value here, or turn policy.mutation.enabled off" .Values.provider.timeout .Values.gatekeeper.mutatingWebhookTimeoutSeconds) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Gatekeeper's client CA: at `helm install`/`upgrade` against a cluster (lookup answers), a
+missing secret stops the release with what to do; `helm template` cannot look and renders.
+*/}}
+{{- define "signet.checkClientCA" -}}
+{{- $ca := .Values.gatekeeper.clientCA -}}
+{{- if and $ca.enabled (lookup "v1" "Namespace" "" .Release.Namespace) -}}
+{{- $secret := lookup "v1" "Secret" .Release.Namespace $ca.secretName -}}
+{{- if not (dig "data" $ca.key "" $secret) -}}
+{{- fail (printf "gatekeeper.clientCA: secret %s/%s with key %s not found. Signet trusts Gatekeeper's client certificate through that secret: install Signet in Gatekeeper's namespace (--namespace gatekeeper-system), or point gatekeeper.clientCA.secretName/key at the secret holding Gatekeeper's CA; gatekeeper.clientCA.enabled=false accepts any client (lab use only)" .Release.Namespace $ca.secretName $ca.key) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of the `helm test` pod (the NetworkPolicy admits it). */}}
+{{- define "signet.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "signet.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}

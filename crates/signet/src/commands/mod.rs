@@ -29,11 +29,20 @@ impl Status {
     }
 }
 
+/// What `signet --version` prints after the name: the version and the commit it was built
+/// from (`build.rs`: `SIGNET_GIT_COMMIT` or `git rev-parse HEAD`, else "unknown").
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIGNET_GIT_COMMIT"),
+    ")"
+);
+
 /// Verifies Notary Project (Notation) signatures of container images, blobs and envelopes.
 #[derive(Debug, Parser)]
 #[command(
     name = "signet",
-    version,
+    version = VERSION,
     about,
     propagate_version = true,
     after_help = "Environment:\n  \

@@ -331,7 +331,7 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Config::default());
     }
-    serde_yaml::from_slice(&bytes)
+    yaml_serde::from_slice(&bytes)
         .map_err(|e| anyhow::anyhow!("configuration file {}: {e}", path.display()))
 }
 
@@ -365,12 +365,12 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_with_their_place() {
-        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadlin: 4s\n")
+        let e = yaml_serde::from_str::<Config>("limits:\n  requestDeadlin: 4s\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `requestDeadlin`"), "{e}");
         assert!(e.contains("limits"), "{e}");
-        let e = serde_yaml::from_str::<Config>("limits:\n  requestDeadline: 4 parsecs\n")
+        let e = yaml_serde::from_str::<Config>("limits:\n  requestDeadline: 4 parsecs\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid duration"), "{e}");
@@ -378,7 +378,7 @@ mod tests {
 
     #[test]
     fn validation_names_every_problem() {
-        let c: Config = serde_yaml::from_str(
+        let c: Config = yaml_serde::from_str(
             "listen: nowhere\nlimits:\n  requestDeadline: 60s\n  maxKeysPerRequest: 0\nlog:\n  level: loud\n",
         )
         .unwrap();
@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn azure_section_is_validated_with_precise_messages() {
-        let ok: Config = serde_yaml::from_str(&format!(
+        let ok: Config = yaml_serde::from_str(&format!(
             "{BASE}azure:\n  workloadIdentity: true\n  acrRegistries: [MyRegistry.azurecr.io]\n  \
              keyVault:\n    url: https://signetkv.vault.azure.net/\n    refreshInterval: 30m\n    \
              certificates:\n      - {{name: wabbit-networks-io, store: \"ca:wabbit-networks\"}}\n      \
@@ -440,7 +440,7 @@ mod tests {
             .to_string()
             .contains("tls.certFile: /x/tls.crt"));
 
-        let bad: Config = serde_yaml::from_str(&format!(
+        let bad: Config = yaml_serde::from_str(&format!(
             "{BASE}azure:\n  workloadIdentity: true\n  managedIdentityClientId: nope\n  \
              acrRegistries: [docker.io, https://x.azurecr.io]\n  keyVault:\n    \
              url: http://kv.example\n    refreshInterval: 5s\n    \
@@ -463,10 +463,10 @@ mod tests {
         ] {
             assert!(e.contains(needle), "{needle} not in {e}");
         }
-        let empty: Config = serde_yaml::from_str(&format!("{BASE}azure: {{}}\n")).unwrap();
+        let empty: Config = yaml_serde::from_str(&format!("{BASE}azure: {{}}\n")).unwrap();
         let e = empty.validate_schema().unwrap_err().to_string();
         assert!(e.contains("azure: nothing to do"), "{e}");
-        let e = serde_yaml::from_str::<Config>("azure:\n  acrRegistry: [x]\n")
+        let e = yaml_serde::from_str::<Config>("azure:\n  acrRegistry: [x]\n")
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `acrRegistry`"), "{e}");
@@ -474,7 +474,7 @@ mod tests {
 
     #[test]
     fn revocation_network_lists_are_validated() {
-        let ok: Config = serde_yaml::from_str(&format!(
+        let ok: Config = yaml_serde::from_str(&format!(
             "{BASE}revocation:\n  allow: [crl.corp.example, 10.20.0.0/16]\n  deny: [\"*.internal.example\"]\n"
         ))
         .unwrap();
@@ -488,7 +488,7 @@ mod tests {
         assert!(network.check_url(&denied).is_err());
 
         let bad: Config =
-            serde_yaml::from_str(&format!("{BASE}revocation:\n  allow: [10.0.0.0/99]\n")).unwrap();
+            yaml_serde::from_str(&format!("{BASE}revocation:\n  allow: [10.0.0.0/99]\n")).unwrap();
         let e = bad.validate_schema().unwrap_err().to_string();
         assert!(e.contains("revocation.allow: \"10.0.0.0/99\""), "{e}");
     }
