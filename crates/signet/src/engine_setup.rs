@@ -69,6 +69,17 @@ pub fn build(options: EngineOptions<'_>) -> anyhow::Result<BuiltEngine> {
             options.trust_store.display()
         );
     }
+    if let Some(kv) = options
+        .settings
+        .and_then(|s| s.azure.as_ref())
+        .and_then(|a| a.key_vault.as_ref())
+    {
+        // Only `serve` fetches them (and keeps them fresh).
+        eprintln!(
+            "warning: azure.keyVault {}: its certificates are not fetched here; trust stores only it provides are missing",
+            kv.url
+        );
+    }
     let trust = TrustSnapshot::from_document(policy.doc, options.trust_store, 1);
     for (statement, e) in trust.load_errors() {
         eprintln!(
