@@ -613,6 +613,7 @@ fn failed(failure: Failure) -> SignatureVerdict {
 
 fn summary(r: &SignatureReport) -> SignatureSummary {
     SignatureSummary {
+        format: crate::SignatureFormat::Notation,
         digest: r.digest.clone(),
         media_type: r.media_type.clone(),
         verified: r.verdict.verified,

@@ -77,6 +77,8 @@ pub struct VerdictError {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureSummary {
+    /// The signature system (`"format": "notation"` in answers).
+    pub format: SignatureFormat,
     /// Digest of the signature manifest.
     pub digest: String,
     /// The envelope media type (empty for a signature manifest the registry served wrong).
@@ -91,6 +93,15 @@ pub struct SignatureSummary {
     /// Failures of checks only logged at this level (for people; not serialized).
     #[serde(skip)]
     pub logged: Vec<(Check, VerdictError)>,
+}
+
+/// The signature system a signature belongs to (`format` in answers, CONTRACT.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureFormat {
+    /// Notary Project (Notation) signatures: COSE or JWS envelopes.
+    #[default]
+    Notation,
 }
 
 /// The verdict for one image reference.
@@ -200,4 +211,27 @@ impl Default for EngineConfig {
 pub enum EngineError {
     #[error("{0}")]
     Config(String),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_name_their_format() {
+        let s = SignatureSummary {
+            format: SignatureFormat::Notation,
+            digest: "sha256:00".into(),
+            media_type: "application/cose".into(),
+            verified: true,
+            signer: None,
+            error: None,
+            failed_check: None,
+            logged: Vec::new(),
+        };
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["format"], "notation");
+        assert_eq!(json["mediaType"], "application/cose");
+    }
 }

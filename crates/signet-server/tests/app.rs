@@ -69,6 +69,7 @@ impl ImageVerifier for Fake {
                 policy: Some("p".into()),
                 level: Some(if audit { "audit" } else { "strict" }.into()),
                 signatures: vec![SignatureSummary {
+                    format: Default::default(),
                     digest: "sha256:ff".into(),
                     media_type: "application/cose".into(),
                     verified,

@@ -23,6 +23,8 @@ pub struct ErrorInfo {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureResult {
+    /// The signature system (`"notation"`).
+    pub format: signet_engine::SignatureFormat,
     pub digest: String,
     pub media_type: String,
     pub verified: bool,
@@ -154,6 +156,7 @@ mod tests {
             policy: Some("p".into()),
             level: Some("strict".into()),
             signatures: vec![SignatureResult {
+                format: signet_engine::SignatureFormat::Notation,
                 digest: "sha256:11".into(),
                 media_type: "application/cose".into(),
                 verified: false,
@@ -176,6 +179,7 @@ mod tests {
         assert_eq!(r0["verified"], false);
         assert_eq!(r0["error"]["code"], "UNTRUSTED_SIGNER");
         assert_eq!(r0["signatures"][0]["mediaType"], "application/cose");
+        assert_eq!(r0["signatures"][0]["format"], "notation");
         assert!(r0["signatures"][0]["signer"].is_null());
         assert!(r0["signatures"][0].get("failedCheck").is_none());
         assert!(r0.get("note").is_none());

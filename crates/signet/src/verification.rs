@@ -345,6 +345,7 @@ fn artifact_result(
             .signatures
             .iter()
             .map(|s| SignatureResult {
+                format: signet_engine::SignatureFormat::Notation,
                 digest: s.digest.clone(),
                 media_type: s.media_type.clone(),
                 verified: s.verdict.verified,
@@ -388,6 +389,7 @@ pub fn from_engine(v: &signet_engine::ImageVerdict) -> ArtifactResult {
             .signatures
             .iter()
             .map(|s| SignatureResult {
+                format: s.format,
                 digest: s.digest.clone(),
                 media_type: s.media_type.clone(),
                 verified: s.verified,

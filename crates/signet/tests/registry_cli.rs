@@ -170,6 +170,7 @@ async fn verify_against_a_real_registry() {
     assert!(r["error"].is_null());
     assert_eq!(r["signatures"][0]["digest"], sig.manifest.digest.as_str());
     assert_eq!(r["signatures"][0]["mediaType"], "application/jose+json");
+    assert_eq!(r["signatures"][0]["format"], "notation");
     assert_eq!(r["signatures"][0]["verified"], true);
     assert!(r["signatures"][0]["signer"]
         .as_str()

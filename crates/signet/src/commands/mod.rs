@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod blob_verify;
 mod envelope_inspect;
 mod envelope_verify;
@@ -72,6 +73,8 @@ enum Command {
     /// Trust policy documents.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Report which workloads of a `kubectl get ... -o json` List admission would deny.
+    Audit(audit::Args),
     /// Run the Gatekeeper external-data provider and admission webhook (mutual TLS 1.3).
     Serve(serve::Args),
 }
@@ -105,5 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Envelope(EnvelopeCommand::Inspect(a)) => envelope_inspect::run(a),
         Command::Policy(PolicyCommand::Check(a)) => policy_check::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Audit(a) => audit::run(a),
     }
 }
