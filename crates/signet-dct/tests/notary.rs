@@ -1,0 +1,254 @@
+//! Docker Content Trust against the real Notary v1 server and client: tags published with
+//! `notary` (to `targets` and to the `targets/releases` delegation) verify; wrong roots,
+//! expired, tampered, replayed and under-signed metadata and mismatched manifests do not.
+
+mod common;
+
+use common::{root_certificate_pem, verifier, Front, Notary};
+use serde_json::Value;
+use signet_dct::DctError;
+use time::{Duration, OffsetDateTime};
+
+const DIGEST_V1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const DIGEST_V2: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+const DIGEST_V3: &str = "sha256:3333333333333333333333333333333333333333333333333333333333333333";
+
+/// A repository with `v1` in `targets` and `v2` in `targets/releases`.
+async fn published(notary: &Notary, gun: &str) -> common::Client {
+    let client = notary.client(gun.rsplit('/').next().unwrap());
+    client.init(gun);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    client.add_releases_delegation(gun, notary.dir.path());
+    client.add(gun, "v2", DIGEST_V2, 5678, Some("targets/releases"));
+    client.publish(gun);
+    client
+}
+
+#[tokio::test]
+async fn tags_signed_in_targets_and_releases_verify_with_a_pinned_root_key() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/team/app";
+    let client = published(&notary, gun).await;
+    let dct = verifier(
+        "registry.example/team/*",
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![client.root_key_id()],
+        vec![],
+    );
+    let now = OffsetDateTime::now_utc();
+
+    let v1 = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+    assert_eq!(v1.target.role, "targets");
+    assert_eq!(v1.target.digest, DIGEST_V1);
+    let v2 = dct.verify(gun, "v2", DIGEST_V2, 5678, now).await.unwrap();
+    assert_eq!(v2.target.role, "targets/releases");
+    assert_eq!(v2.target.signers.len(), 1);
+
+    // The signed target must be exactly the manifest the registry gave.
+    let wrong_digest = dct.verify(gun, "v2", DIGEST_V1, 5678, now).await.unwrap_err();
+    assert!(
+        matches!(&wrong_digest, DctError::TargetMismatch { role, .. } if role == "targets/releases"),
+        "{wrong_digest}"
+    );
+    let wrong_size = dct.verify(gun, "v1", DIGEST_V1, 1235, now).await.unwrap_err();
+    assert!(matches!(wrong_size, DctError::TargetMismatch { signed_length: 1234, size: 1235, .. }));
+    let unsigned = dct.verify(gun, "v9", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(unsigned, DctError::TargetNotFound { .. }), "{unsigned}");
+
+    // A repository outside every scope is not verified at all.
+    let other = dct.verify("registry.example/other", "v1", DIGEST_V1, 1234, now).await;
+    assert!(matches!(other, Err(DctError::NotConfigured { .. })));
+}
+
+#[tokio::test]
+async fn root_is_trusted_only_when_pinned() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/pinning";
+    let client = notary.client("pinning");
+    client.init(gun);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    let root = notary.fetch(gun, "root").await;
+    let now = OffsetDateTime::now_utc();
+
+    let by_cert = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&root)]);
+    by_cert.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+
+    // Another repository's root key, and an unrelated certificate, anchor nothing here.
+    let other = notary.client("other");
+    other.init("registry.example/other");
+    other.publish("registry.example/other");
+    let wrong_key = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![other.root_key_id()], vec![]);
+    let err = wrong_key.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+    assert!(err.to_string().contains("pin its root key"), "{err}");
+
+    let other_root = notary.fetch("registry.example/other", "root").await;
+    let wrong_cert = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&other_root)]);
+    let err = wrong_cert.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+
+    // The pinned certificate must also be valid at verification time (10 years for notary):
+    // a verifier that has not trusted this root before refuses it as unanchored, one that
+    // has refuses it as expired.
+    let late = now + Duration::days(365 * 11);
+    let fresh = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&root)]);
+    let err = fresh.verify(gun, "v1", DIGEST_V1, 1234, late).await.unwrap_err();
+    assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+    let err = by_cert.verify(gun, "v1", DIGEST_V1, 1234, late).await.unwrap_err();
+    assert!(matches!(&err, DctError::Expired { role, .. } if role == "root"), "{err}");
+}
+
+#[tokio::test]
+async fn expired_timestamp_is_refused() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/expiry";
+    let client = notary.client("expiry");
+    client.init(gun);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    let dct = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![client.root_key_id()], vec![]);
+    let now = OffsetDateTime::now_utc();
+    dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+    // Notary's server signs timestamps for 14 days, snapshots and targets for 3 years.
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now + Duration::days(15))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, DctError::Expired { role, .. } if role == "timestamp"), "{err}");
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now + Duration::days(365 * 4))
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, DctError::Expired { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn hostile_metadata_from_a_front_is_refused() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/front";
+    let client = published(&notary, gun).await;
+    let front = Front::start(&notary).await;
+    let dct = verifier(gun, &front.url, &notary.pki.ca_pem, vec![client.root_key_id()], vec![]);
+    let now = OffsetDateTime::now_utc();
+    dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+
+    // Replay: keep the current (signed, valid) metadata, publish newer, verify, then serve
+    // the old set again.
+    let old: Vec<(&str, Vec<u8>)> = {
+        let mut v = Vec::new();
+        for role in ["timestamp", "snapshot", "targets", "targets/releases"] {
+            v.push((role, notary.fetch(gun, role).await));
+        }
+        v
+    };
+    client.add(gun, "v3", DIGEST_V3, 42, Some("targets/releases"));
+    client.add(gun, "v4", DIGEST_V3, 42, None);
+    client.publish(gun);
+    dct.verify(gun, "v3", DIGEST_V3, 42, now).await.unwrap();
+    for (role, bytes) in &old {
+        front.set(role, bytes.clone());
+    }
+    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(&err, DctError::Rollback { role, .. } if role == "timestamp"), "{err}");
+    // Only an older snapshot (with the current timestamp): the timestamp's hash catches it.
+    front.clear();
+    front.set("snapshot", old[1].1.clone());
+    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(
+        matches!(&err, DctError::MetaMismatch { role, parent, .. } if role == "snapshot" && parent == "timestamp"),
+        "{err}"
+    );
+    front.clear();
+
+    // Tampered targets: one changed length, signature and snapshot hash no longer match.
+    let targets = notary.fetch(gun, "targets").await;
+    let mut doc: Value = serde_json::from_slice(&targets).unwrap();
+    doc["signed"]["targets"]["v1"]["length"] = Value::from(99);
+    front.set("targets", serde_json::to_vec(&doc).unwrap());
+    let err = dct.verify(gun, "v1", DIGEST_V1, 99, now).await.unwrap_err();
+    assert!(
+        matches!(&err, DctError::MetaMismatch { role, .. } if role == "targets"),
+        "{err}"
+    );
+    front.clear();
+
+    // Threshold not met: the timestamp's only signature is garbage.
+    let timestamp = notary.fetch(gun, "timestamp").await;
+    let mut doc: Value = serde_json::from_slice(&timestamp).unwrap();
+    doc["signatures"][0]["sig"] = Value::from("AAAA");
+    front.set("timestamp", serde_json::to_vec(&doc).unwrap());
+    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(
+        matches!(&err, DctError::ThresholdNotMet { role, valid: 0, threshold: 1 } if role == "timestamp"),
+        "{err}"
+    );
+    // Stripped signatures count the same.
+    doc["signatures"] = Value::Array(vec![]);
+    front.set("timestamp", serde_json::to_vec(&doc).unwrap());
+    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(err, DctError::ThresholdNotMet { .. }), "{err}");
+    front.clear();
+
+    // A delegation signed by a key targets does not name: threshold not met for releases.
+    let releases = notary.fetch(gun, "targets/releases").await;
+    let mut doc: Value = serde_json::from_slice(&releases).unwrap();
+    doc["signatures"][0]["keyid"] = Value::from("00".repeat(32));
+    let forged = serde_json::to_vec(&doc).unwrap();
+    front.set("targets/releases", forged);
+    let err = dct.verify(gun, "v2", DIGEST_V2, 5678, now).await.unwrap_err();
+    // The snapshot pins the bytes first; either way the forged file is refused.
+    assert!(
+        matches!(&err, DctError::MetaMismatch { role, .. } | DctError::ThresholdNotMet { role, .. } if role == "targets/releases"),
+        "{err}"
+    );
+    front.clear();
+
+    // Oversized metadata is cut off at the length the metadata above declares.
+    front.set("snapshot", vec![b' '; 10 * 1024 * 1024]);
+    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(&err, DctError::TooLarge { role, .. } if role == "snapshot"), "{err}");
+    front.clear();
+
+    // And after all of that, the real metadata still verifies.
+    dct.verify(gun, "v4", DIGEST_V3, 42, now).await.unwrap();
+}
+
+#[tokio::test]
+async fn root_rotation_is_followed_from_the_trusted_root_only() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/rotation";
+    let client = notary.client("rotation");
+    client.init(gun);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    let old_root_key = client.root_key_id();
+    let dct = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![old_root_key.clone()], vec![]);
+    let now = OffsetDateTime::now_utc();
+    dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+
+    // `notary key rotate GUN root` signs the new root with the old and the new root keys.
+    client.run(&["key", "rotate", gun, "root"]);
+    let root: Value = serde_json::from_slice(&notary.fetch(gun, "root").await).unwrap();
+    assert_eq!(root["signed"]["version"], 2);
+
+    // The verifier that trusted version 1 follows the rotation…
+    dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+    assert_eq!(dct.state(gun).versions.get("root"), Some(&2));
+    // …a fresh one pinned to the old key does not: the new root's keys are not pinned.
+    let fresh = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![old_root_key], vec![]);
+    let err = fresh.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+}
