@@ -240,7 +240,7 @@ async fn root_rotation_is_followed_from_the_trusted_root_only() {
     dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
 
     // `notary key rotate GUN root` signs the new root with the old and the new root keys.
-    client.run(&["key", "rotate", gun, "root"]);
+    client.run_with_input(&["key", "rotate", gun, "root"], "yes\n");
     let root: Value = serde_json::from_slice(&notary.fetch(gun, "root").await).unwrap();
     assert_eq!(root["signed"]["version"], 2);
 

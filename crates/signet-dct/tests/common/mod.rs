@@ -142,7 +142,13 @@ pub struct Client {
 
 impl Client {
     pub fn run(&self, args: &[&str]) -> String {
-        let out = Command::new(bin_dir().join("notary"))
+        self.run_with_input(args, "")
+    }
+
+    /// Runs with `input` on standard input (answers to the client's confirmations).
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> String {
+        use std::io::Write;
+        let mut child = Command::new(bin_dir().join("notary"))
             .arg("-s")
             .arg(&self.server)
             .arg("-d")
@@ -154,9 +160,15 @@ impl Client {
             .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase")
             .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-passphrase")
             .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase")
-            .stdin(Stdio::null())
-            .output()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(input.as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
