@@ -78,8 +78,8 @@ mod tests {
 
     #[test]
     fn sorts_keys_and_drops_whitespace() {
-        let v: Value = serde_json::from_str(r#"{ "b": 1, "a": [true, null, "x\"y\\z\n"] }"#)
-            .expect("json");
+        let v: Value =
+            serde_json::from_str(r#"{ "b": 1, "a": [true, null, "x\"y\\z\n"] }"#).expect("json");
         assert_eq!(
             to_canonical(&v).expect("canonical"),
             b"{\"a\":[true,null,\"x\\\"y\\\\z\n\"],\"b\":1}".to_vec()

@@ -82,12 +82,16 @@ impl DctVerifier {
         let repo = self
             .config
             .repository_for(gun)
-            .ok_or_else(|| DctError::NotConfigured { gun: gun.to_owned() })?;
+            .ok_or_else(|| DctError::NotConfigured {
+                gun: gun.to_owned(),
+            })?;
         let tls = self
             .tls
             .get(&repo.scope)
             .cloned()
-            .ok_or_else(|| DctError::NotConfigured { gun: gun.to_owned() })?;
+            .ok_or_else(|| DctError::NotConfigured {
+                gun: gun.to_owned(),
+            })?;
         let fetcher = Fetcher {
             repo,
             tls,
@@ -185,7 +189,10 @@ struct Fetcher<'a> {
 impl Fetcher<'_> {
     /// Fetches one role's metadata, at most `limit` bytes, within the timeout.
     async fn get(&self, role: &str, limit: u64) -> Result<Vec<u8>, DctError> {
-        let url = format!("{}/v2/{}/_trust/tuf/{role}.json", self.repo.server, self.gun);
+        let url = format!(
+            "{}/v2/{}/_trust/tuf/{role}.json",
+            self.repo.server, self.gun
+        );
         match tokio::time::timeout(self.timeout, self.get_inner(&url, role, limit)).await {
             Ok(result) => result,
             Err(_) => Err(DctError::Timeout {
@@ -219,7 +226,10 @@ impl Fetcher<'_> {
             .await
             .map_err(|e| server_err(format!("connect: {e}")))?;
         let request = http::Request::get(uri.clone())
-            .header(http::header::HOST, uri.authority().map(|a| a.as_str()).unwrap_or(""))
+            .header(
+                http::header::HOST,
+                uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            )
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, "signet-dct")
             .body(Empty::<Bytes>::new())

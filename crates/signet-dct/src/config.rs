@@ -92,7 +92,10 @@ impl DctConfig {
                 }
             }
             if uri.host().is_none() {
-                return Err(DctError::Config(format!("server {:?} has no host", repo.server)));
+                return Err(DctError::Config(format!(
+                    "server {:?} has no host",
+                    repo.server
+                )));
             }
             let pin = RootPin::from_config(&repo.root_keys, &repo.root_certificates)
                 .map_err(|e| DctError::Config(format!("scope {scope}: {e}")))?;
@@ -176,10 +179,20 @@ mod tests {
 
     #[test]
     fn most_specific_scope_wins() {
-        let dct = config(&["reg.example/*", "reg.example/team/*", "reg.example/team/app"]);
+        let dct = config(&[
+            "reg.example/*",
+            "reg.example/team/*",
+            "reg.example/team/app",
+        ]);
         let scope = |gun| dct.repository_for(gun).map(|r| r.scope.clone());
-        assert_eq!(scope("reg.example/team/app").as_deref(), Some("reg.example/team/app"));
-        assert_eq!(scope("reg.example/team/web").as_deref(), Some("reg.example/team/*"));
+        assert_eq!(
+            scope("reg.example/team/app").as_deref(),
+            Some("reg.example/team/app")
+        );
+        assert_eq!(
+            scope("reg.example/team/web").as_deref(),
+            Some("reg.example/team/*")
+        );
         assert_eq!(scope("reg.example/other").as_deref(), Some("reg.example/*"));
         assert_eq!(scope("reg.example.evil/app"), None);
     }
@@ -194,7 +207,9 @@ mod tests {
             }],
             ..DctConfig::default()
         };
-        assert!(matches!(no_pin.validate(), Err(DctError::Config(m)) if m.contains("no trust on first use")));
+        assert!(
+            matches!(no_pin.validate(), Err(DctError::Config(m)) if m.contains("no trust on first use"))
+        );
         let plain = DctConfig {
             repositories: vec![RepositoryConfig {
                 scope: "reg.example/app".into(),

@@ -39,7 +39,9 @@ pub enum DctError {
     #[error("{role} metadata expired at {expires}")]
     Expired { role: String, expires: String },
     /// The version went down compared to what was already seen for this repository.
-    #[error("{role} metadata version {found} is older than version {seen} already seen (rollback)")]
+    #[error(
+        "{role} metadata version {found} is older than version {seen} already seen (rollback)"
+    )]
     Rollback { role: String, found: u64, seen: u64 },
     /// A file does not match the hash or length that the metadata above it declares.
     #[error("{role} metadata does not match the {what} that {parent} declares")]

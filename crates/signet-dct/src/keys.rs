@@ -106,7 +106,10 @@ impl PublicKey {
         let (spki_der, certificate_der) = match raw.keytype.as_str() {
             "ed25519" => {
                 if public.len() != 32 {
-                    return Err(format!("ed25519 key has {} bytes, 32 expected", public.len()));
+                    return Err(format!(
+                        "ed25519 key has {} bytes, 32 expected",
+                        public.len()
+                    ));
                 }
                 let mut spki = ED25519_SPKI_PREFIX.to_vec();
                 spki.extend_from_slice(&public);

@@ -81,6 +81,6 @@ pub use keys::PublicKey;
 pub use migration::{admit, Admission, Mechanism};
 pub use pin::RootPin;
 pub use tuf::{
-    check_manifest, RepoState, SignedTarget, Update, MAX_DELEGATIONS_FETCHED,
-    MAX_DELEGATION_DEPTH, RELEASES_ROLE,
+    check_manifest, RepoState, SignedTarget, Update, MAX_DELEGATIONS_FETCHED, MAX_DELEGATION_DEPTH,
+    RELEASES_ROLE,
 };

@@ -152,7 +152,10 @@ impl Common {
 
     pub(crate) fn check_expiry(&self, role: &str, now: OffsetDateTime) -> Result<(), DctError> {
         let expires = OffsetDateTime::parse(&self.expires, &Rfc3339).map_err(|e| {
-            DctError::malformed(role, format!("expires {:?} is not RFC 3339: {e}", self.expires))
+            DctError::malformed(
+                role,
+                format!("expires {:?} is not RFC 3339: {e}", self.expires),
+            )
         })?;
         if now >= expires {
             return Err(DctError::Expired {
@@ -308,8 +311,5 @@ pub(crate) fn role_keys(
             ),
         ));
     }
-    Ok(RoleKeys {
-        keys,
-        threshold,
-    })
+    Ok(RoleKeys { keys, threshold })
 }

@@ -60,14 +60,20 @@ mod tests {
         let until = Some(datetime!(2028-03-31 00:00 UTC));
         let before = datetime!(2028-03-30 23:59:59 UTC);
         let after = datetime!(2028-03-31 00:00 UTC);
-        assert_eq!(admit(false, true, until, before), Admission::Admitted(Mechanism::Dct));
+        assert_eq!(
+            admit(false, true, until, before),
+            Admission::Admitted(Mechanism::Dct)
+        );
         assert_eq!(
             admit(false, true, until, after),
             Admission::WindowClosed {
                 ended: datetime!(2028-03-31 00:00 UTC)
             }
         );
-        assert_eq!(admit(true, true, until, after), Admission::Admitted(Mechanism::Notation));
+        assert_eq!(
+            admit(true, true, until, after),
+            Admission::Admitted(Mechanism::Notation)
+        );
         assert_eq!(admit(false, true, None, before), Admission::NotVerified);
         assert_eq!(admit(false, false, until, before), Admission::NotVerified);
     }

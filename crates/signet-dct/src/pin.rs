@@ -71,10 +71,14 @@ impl RootPin {
 
     /// Whether `key` is anchored by this pin at `now`; the reason when it is not.
     pub(crate) fn anchors(&self, key: &PublicKey, now: OffsetDateTime) -> Result<(), String> {
-        if self.key_ids.iter().any(|id| *id == key.id || *id == key.canonical_id) {
+        if self
+            .key_ids
+            .iter()
+            .any(|id| *id == key.id || *id == key.canonical_id)
+        {
             return Ok(());
         }
-        if self.public_keys.iter().any(|spki| *spki == key.spki_der) {
+        if self.public_keys.contains(&key.spki_der) {
             return Ok(());
         }
         let Some(cert_der) = &key.certificate_der else {

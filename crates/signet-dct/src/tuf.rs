@@ -141,9 +141,10 @@ impl Update {
             ));
         }
         let role = |name: &str| -> Result<RoleKeys, DctError> {
-            let entry = signed.roles.get(name).ok_or_else(|| {
-                DctError::malformed("root", format!("no {name} role"))
-            })?;
+            let entry = signed
+                .roles
+                .get(name)
+                .ok_or_else(|| DctError::malformed("root", format!("no {name} role")))?;
             role_keys("root", name, &entry.keyids, entry.threshold, &signed.keys)
         };
         let root_role = role("root")?;

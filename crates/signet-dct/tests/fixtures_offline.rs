@@ -1,6 +1,8 @@
 //! The pure verification on metadata captured from the real Notary server (no I/O), at a
 //! fixed clock: the chain, canonical JSON, expiry, pinning and rollback rules.
 
+#![allow(clippy::unwrap_used)]
+
 use signet_dct::{check_manifest, DctError, RepoState, RootPin, Update};
 use time::macros::datetime;
 use time::OffsetDateTime;
@@ -52,7 +54,10 @@ fn signatures_are_over_canonical_json_not_the_served_bytes() {
     // …but the snapshot pins the root's exact bytes.
     update.verify_timestamp(TIMESTAMP).unwrap();
     let err = update.verify_snapshot(SNAPSHOT).unwrap_err();
-    assert!(matches!(&err, DctError::MetaMismatch { role, .. } if role == "root"), "{err}");
+    assert!(
+        matches!(&err, DctError::MetaMismatch { role, .. } if role == "root"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -65,13 +70,19 @@ fn changed_signed_content_breaks_the_signature() {
     let tampered = text.replacen("2036-12-02", "2046-12-02", 1);
     let mut update = Update::new("example.com/app", NOW, RepoState::default());
     let err = update.verify_root(tampered.as_bytes(), &pin()).unwrap_err();
-    assert!(matches!(&err, DctError::ThresholdNotMet { role, valid: 0, .. } if role == "root"), "{err}");
+    assert!(
+        matches!(&err, DctError::ThresholdNotMet { role, valid: 0, .. } if role == "root"),
+        "{err}"
+    );
 }
 
 #[test]
 fn expiry_follows_the_clock() {
     let err = run(RepoState::default(), datetime!(2026-12-20 00:00 UTC)).unwrap_err();
-    assert!(matches!(&err, DctError::Expired { role, .. } if role == "timestamp"), "{err}");
+    assert!(
+        matches!(&err, DctError::Expired { role, .. } if role == "timestamp"),
+        "{err}"
+    );
     let err = run(RepoState::default(), datetime!(2030-01-01 00:00 UTC)).unwrap_err();
     assert!(matches!(&err, DctError::Expired { .. }), "{err}");
 }

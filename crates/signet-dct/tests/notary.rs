@@ -2,6 +2,8 @@
 //! `notary` (to `targets` and to the `targets/releases` delegation) verify; wrong roots,
 //! expired, tampered, replayed and under-signed metadata and mismatched manifests do not.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{root_certificate_pem, verifier, Front, Notary};
@@ -49,18 +51,39 @@ async fn tags_signed_in_targets_and_releases_verify_with_a_pinned_root_key() {
     assert_eq!(v2.target.signers.len(), 1);
 
     // The signed target must be exactly the manifest the registry gave.
-    let wrong_digest = dct.verify(gun, "v2", DIGEST_V1, 5678, now).await.unwrap_err();
+    let wrong_digest = dct
+        .verify(gun, "v2", DIGEST_V1, 5678, now)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&wrong_digest, DctError::TargetMismatch { role, .. } if role == "targets/releases"),
         "{wrong_digest}"
     );
-    let wrong_size = dct.verify(gun, "v1", DIGEST_V1, 1235, now).await.unwrap_err();
-    assert!(matches!(wrong_size, DctError::TargetMismatch { signed_length: 1234, size: 1235, .. }));
-    let unsigned = dct.verify(gun, "v9", DIGEST_V1, 1234, now).await.unwrap_err();
-    assert!(matches!(unsigned, DctError::TargetNotFound { .. }), "{unsigned}");
+    let wrong_size = dct
+        .verify(gun, "v1", DIGEST_V1, 1235, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        wrong_size,
+        DctError::TargetMismatch {
+            signed_length: 1234,
+            size: 1235,
+            ..
+        }
+    ));
+    let unsigned = dct
+        .verify(gun, "v9", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unsigned, DctError::TargetNotFound { .. }),
+        "{unsigned}"
+    );
 
     // A repository outside every scope is not verified at all.
-    let other = dct.verify("registry.example/other", "v1", DIGEST_V1, 1234, now).await;
+    let other = dct
+        .verify("registry.example/other", "v1", DIGEST_V1, 1234, now)
+        .await;
     assert!(matches!(other, Err(DctError::NotConfigured { .. })));
 }
 
@@ -77,32 +100,74 @@ async fn root_is_trusted_only_when_pinned() {
     let root = notary.fetch(gun, "root").await;
     let now = OffsetDateTime::now_utc();
 
-    let by_cert = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&root)]);
-    by_cert.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+    let by_cert = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![],
+        vec![root_certificate_pem(&root)],
+    );
+    by_cert
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap();
 
     // Another repository's root key, and an unrelated certificate, anchor nothing here.
     let other = notary.client("other");
     other.init("registry.example/other");
     other.publish("registry.example/other");
-    let wrong_key = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![other.root_key_id()], vec![]);
-    let err = wrong_key.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let wrong_key = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![other.root_key_id()],
+        vec![],
+    );
+    let err = wrong_key
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
     assert!(err.to_string().contains("pin its root key"), "{err}");
 
     let other_root = notary.fetch("registry.example/other", "root").await;
-    let wrong_cert = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&other_root)]);
-    let err = wrong_cert.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let wrong_cert = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![],
+        vec![root_certificate_pem(&other_root)],
+    );
+    let err = wrong_cert
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
 
     // The pinned certificate must also be valid at verification time (10 years for notary):
     // a verifier that has not trusted this root before refuses it as unanchored, one that
     // has refuses it as expired.
     let late = now + Duration::days(365 * 11);
-    let fresh = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![], vec![root_certificate_pem(&root)]);
-    let err = fresh.verify(gun, "v1", DIGEST_V1, 1234, late).await.unwrap_err();
+    let fresh = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![],
+        vec![root_certificate_pem(&root)],
+    );
+    let err = fresh
+        .verify(gun, "v1", DIGEST_V1, 1234, late)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
-    let err = by_cert.verify(gun, "v1", DIGEST_V1, 1234, late).await.unwrap_err();
-    assert!(matches!(&err, DctError::Expired { role, .. } if role == "root"), "{err}");
+    let err = by_cert
+        .verify(gun, "v1", DIGEST_V1, 1234, late)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DctError::Expired { role, .. } if role == "root"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -115,7 +180,13 @@ async fn expired_timestamp_is_refused() {
     client.init(gun);
     client.add(gun, "v1", DIGEST_V1, 1234, None);
     client.publish(gun);
-    let dct = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![client.root_key_id()], vec![]);
+    let dct = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![client.root_key_id()],
+        vec![],
+    );
     let now = OffsetDateTime::now_utc();
     dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
     // Notary's server signs timestamps for 14 days, snapshots and targets for 3 years.
@@ -123,7 +194,10 @@ async fn expired_timestamp_is_refused() {
         .verify(gun, "v1", DIGEST_V1, 1234, now + Duration::days(15))
         .await
         .unwrap_err();
-    assert!(matches!(&err, DctError::Expired { role, .. } if role == "timestamp"), "{err}");
+    assert!(
+        matches!(&err, DctError::Expired { role, .. } if role == "timestamp"),
+        "{err}"
+    );
     let err = dct
         .verify(gun, "v1", DIGEST_V1, 1234, now + Duration::days(365 * 4))
         .await
@@ -139,7 +213,13 @@ async fn hostile_metadata_from_a_front_is_refused() {
     let gun = "registry.example/front";
     let client = published(&notary, gun).await;
     let front = Front::start(&notary).await;
-    let dct = verifier(gun, &front.url, &notary.pki.ca_pem, vec![client.root_key_id()], vec![]);
+    let dct = verifier(
+        gun,
+        &front.url,
+        &notary.pki.ca_pem,
+        vec![client.root_key_id()],
+        vec![],
+    );
     let now = OffsetDateTime::now_utc();
     dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
 
@@ -159,12 +239,21 @@ async fn hostile_metadata_from_a_front_is_refused() {
     for (role, bytes) in &old {
         front.set(role, bytes.clone());
     }
-    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
-    assert!(matches!(&err, DctError::Rollback { role, .. } if role == "timestamp"), "{err}");
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DctError::Rollback { role, .. } if role == "timestamp"),
+        "{err}"
+    );
     // Only an older snapshot (with the current timestamp): the timestamp's hash catches it.
     front.clear();
     front.set("snapshot", old[1].1.clone());
-    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, DctError::MetaMismatch { role, parent, .. } if role == "snapshot" && parent == "timestamp"),
         "{err}"
@@ -188,7 +277,10 @@ async fn hostile_metadata_from_a_front_is_refused() {
     let mut doc: Value = serde_json::from_slice(&timestamp).unwrap();
     doc["signatures"][0]["sig"] = Value::from("AAAA");
     front.set("timestamp", serde_json::to_vec(&doc).unwrap());
-    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, DctError::ThresholdNotMet { role, valid: 0, threshold: 1 } if role == "timestamp"),
         "{err}"
@@ -196,7 +288,10 @@ async fn hostile_metadata_from_a_front_is_refused() {
     // Stripped signatures count the same.
     doc["signatures"] = Value::Array(vec![]);
     front.set("timestamp", serde_json::to_vec(&doc).unwrap());
-    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DctError::ThresholdNotMet { .. }), "{err}");
     front.clear();
 
@@ -206,7 +301,10 @@ async fn hostile_metadata_from_a_front_is_refused() {
     doc["signatures"][0]["keyid"] = Value::from("00".repeat(32));
     let forged = serde_json::to_vec(&doc).unwrap();
     front.set("targets/releases", forged);
-    let err = dct.verify(gun, "v2", DIGEST_V2, 5678, now).await.unwrap_err();
+    let err = dct
+        .verify(gun, "v2", DIGEST_V2, 5678, now)
+        .await
+        .unwrap_err();
     // The snapshot pins the bytes first; either way the forged file is refused.
     assert!(
         matches!(&err, DctError::MetaMismatch { role, .. } | DctError::ThresholdNotMet { role, .. } if role == "targets/releases"),
@@ -216,8 +314,14 @@ async fn hostile_metadata_from_a_front_is_refused() {
 
     // Oversized metadata is cut off at the length the metadata above declares.
     front.set("snapshot", vec![b' '; 10 * 1024 * 1024]);
-    let err = dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
-    assert!(matches!(&err, DctError::TooLarge { role, .. } if role == "snapshot"), "{err}");
+    let err = dct
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DctError::TooLarge { role, .. } if role == "snapshot"),
+        "{err}"
+    );
     front.clear();
 
     // And after all of that, the real metadata still verifies.
@@ -235,7 +339,13 @@ async fn root_rotation_is_followed_from_the_trusted_root_only() {
     client.add(gun, "v1", DIGEST_V1, 1234, None);
     client.publish(gun);
     let old_root_key = client.root_key_id();
-    let dct = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![old_root_key.clone()], vec![]);
+    let dct = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![old_root_key.clone()],
+        vec![],
+    );
     let now = OffsetDateTime::now_utc();
     dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
 
@@ -248,7 +358,16 @@ async fn root_rotation_is_followed_from_the_trusted_root_only() {
     dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
     assert_eq!(dct.state(gun).versions.get("root"), Some(&2));
     // …a fresh one pinned to the old key does not: the new root's keys are not pinned.
-    let fresh = verifier(gun, &notary.url, &notary.pki.ca_pem, vec![old_root_key], vec![]);
-    let err = fresh.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap_err();
+    let fresh = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![old_root_key],
+        vec![],
+    );
+    let err = fresh
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
 }

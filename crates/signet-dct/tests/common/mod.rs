@@ -1,7 +1,7 @@
 //! The real Notary v1 server and client for the DCT tests, and a front that serves chosen
 //! metadata in place of the server's (tampered, replayed).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -96,7 +96,10 @@ impl Notary {
             child,
         };
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 return Some(notary);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -244,8 +247,12 @@ impl Client {
 pub fn root_certificate_pem(root_json: &[u8]) -> String {
     use base64::Engine;
     let root: serde_json::Value = serde_json::from_slice(root_json).unwrap();
-    let id = root["signed"]["roles"]["root"]["keyids"][0].as_str().unwrap();
-    let public = root["signed"]["keys"][id]["keyval"]["public"].as_str().unwrap();
+    let id = root["signed"]["roles"]["root"]["keyids"][0]
+        .as_str()
+        .unwrap();
+    let public = root["signed"]["keys"][id]["keyval"]["public"]
+        .as_str()
+        .unwrap();
     let pem = base64::engine::general_purpose::STANDARD
         .decode(public)
         .unwrap();
@@ -309,7 +316,11 @@ impl Front {
                     Vec::new(),
                 )
                 .await;
-                respond(answer.status.as_u16(), &[], Bytes::from(answer.body.to_vec()))
+                respond(
+                    answer.status.as_u16(),
+                    &[],
+                    Bytes::from(answer.body.to_vec()),
+                )
             })
         });
         let server = serve(Some(notary.pki.server_config()), handler).await;
