@@ -371,3 +371,72 @@ async fn root_rotation_is_followed_from_the_trusted_root_only() {
         .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn root_certificate_issued_by_a_pinned_ca_is_trusted() {
+    let Some(notary) = Notary::start().await else {
+        return;
+    };
+    let gun = "registry.example/ca-rooted";
+    let ca = common::TestRootCa::new("Signet DCT Root CA");
+    let (root_key, root_cert) = ca.issue_root(gun);
+    let key_path = notary.dir.path().join("ca-rooted-root.key");
+    let cert_path = notary.dir.path().join("ca-rooted-root.crt");
+    // `notary init --rootkey` imports only encrypted keys: PKCS#8 PBES2, PBKDF2 with
+    // HMAC-SHA1, AES-256-CBC, under the root passphrase.
+    let plain_path = notary.dir.path().join("ca-rooted-root.plain.key");
+    std::fs::write(&plain_path, root_key).unwrap();
+    let status = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-v2prf",
+            "hmacWithSHA1",
+        ])
+        .args(["-passout", &format!("pass:{}", common::ROOT_PASSPHRASE)])
+        .arg("-in")
+        .arg(&plain_path)
+        .arg("-out")
+        .arg(&key_path)
+        .status()
+        .unwrap();
+    assert!(status.success(), "openssl pkcs8 failed");
+    std::fs::write(&cert_path, root_cert).unwrap();
+    let client = notary.client("ca-rooted");
+    client.run(&[
+        "init",
+        gun,
+        "--rootkey",
+        key_path.to_str().unwrap(),
+        "--rootcert",
+        cert_path.to_str().unwrap(),
+    ]);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    let now = OffsetDateTime::now_utc();
+
+    let by_ca = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![],
+        vec![ca.cert_pem.clone()],
+    );
+    by_ca.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+
+    let other_ca = common::TestRootCa::new("Signet DCT Root CA");
+    let by_other = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![],
+        vec![other_ca.cert_pem],
+    );
+    let err = by_other
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+}

@@ -17,6 +17,7 @@ use signet_testkit::registry::server::{respond, serve, Handler, Server};
 use signet_testkit::registry::tls::TestPki;
 
 pub const NOTARY_VERSION: &str = "v0.7.0";
+pub const ROOT_PASSPHRASE: &str = "root-passphrase";
 
 fn bin_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("SIGNET_NOTARY_BIN_DIR") {
@@ -159,7 +160,7 @@ impl Client {
             .arg("--tlscacert")
             .arg(&self.ca)
             .args(args)
-            .env("NOTARY_ROOT_PASSPHRASE", "root-passphrase")
+            .env("NOTARY_ROOT_PASSPHRASE", ROOT_PASSPHRASE)
             .env("NOTARY_TARGETS_PASSPHRASE", "targets-passphrase")
             .env("NOTARY_SNAPSHOT_PASSPHRASE", "snapshot-passphrase")
             .env("NOTARY_DELEGATION_PASSPHRASE", "delegation-passphrase")
@@ -340,5 +341,53 @@ impl Front {
 
     pub fn clear(&self) {
         self.overrides.lock().unwrap().clear();
+    }
+}
+
+/// A CA that issues repository root certificates (CN = the GUN, as Notary requires).
+pub struct TestRootCa {
+    pub cert_pem: String,
+    key: rcgen::KeyPair,
+    params: rcgen::CertificateParams,
+}
+
+impl TestRootCa {
+    pub fn new(common_name: &str) -> TestRootCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        TestRootCa {
+            cert_pem: cert.pem(),
+            key,
+            params,
+        }
+    }
+
+    /// A P-256 root key (PKCS#8 PEM) and its certificate for `gun`, issued by this CA.
+    pub fn issue_root(&self, gun: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, gun);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::DigitalSignature,
+            rcgen::KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::hours(1);
+        params.not_after = now + time::Duration::days(365);
+        let issuer = rcgen::Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (key.serialize_pem(), cert.pem())
     }
 }
