@@ -33,8 +33,23 @@ pub struct DctVerified {
     pub target: SignedTarget,
 }
 
+impl DctVerified {
+    /// The `signer` of the answer's signature entry (`format: "dct"`): the role that lists
+    /// the tag and the IDs of the keys that signed it, e.g. `targets/releases (key 4dc1…)`.
+    pub fn signer(&self) -> String {
+        let keys: Vec<&str> = self
+            .target
+            .signers
+            .iter()
+            .map(|id| id.get(..12).unwrap_or(id))
+            .collect();
+        format!("{} (key {})", self.target.role, keys.join(", "))
+    }
+}
+
 /// Verifies tags against Notary servers, remembering per repository the last trusted root
-/// and the versions seen (rollback protection for the life of the process).
+/// and the versions seen (rollback protection for the life of the process). Build a new
+/// verifier when the configuration changes, so a changed pin applies to roots trusted before.
 #[derive(Debug, Clone)]
 pub struct DctVerifier {
     config: Arc<Dct>,

@@ -49,6 +49,11 @@ async fn tags_signed_in_targets_and_releases_verify_with_a_pinned_root_key() {
     let v2 = dct.verify(gun, "v2", DIGEST_V2, 5678, now).await.unwrap();
     assert_eq!(v2.target.role, "targets/releases");
     assert_eq!(v2.target.signers.len(), 1);
+    assert!(
+        v2.signer().starts_with("targets/releases (key "),
+        "{}",
+        v2.signer()
+    );
 
     // The signed target must be exactly the manifest the registry gave.
     let wrong_digest = dct
