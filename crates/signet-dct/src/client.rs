@@ -55,6 +55,25 @@ pub struct DctVerifier {
     config: Arc<Dct>,
     tls: HashMap<String, Arc<rustls::ClientConfig>>,
     states: Arc<Mutex<HashMap<String, RepoState>>>,
+    /// Notary server URL → credentials for its token service.
+    credentials: HashMap<String, BasicCredentials>,
+}
+
+/// A user name and password for a Notary server's token service (HTTP Basic at the realm).
+#[derive(Clone)]
+pub struct BasicCredentials {
+    /// User name.
+    pub username: String,
+    /// Password or token.
+    pub password: String,
+}
+
+impl std::fmt::Debug for BasicCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BasicCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DctVerifier {
@@ -68,7 +87,16 @@ impl DctVerifier {
             config: Arc::new(config),
             tls,
             states: Arc::new(Mutex::new(HashMap::new())),
+            credentials: HashMap::new(),
         })
+    }
+
+    /// Credentials sent to the token service that the Notary server at `server` (its URL
+    /// as configured) names in its challenge; sent for no other server.
+    pub fn with_credentials(mut self, server: &str, credentials: BasicCredentials) -> Self {
+        self.credentials
+            .insert(server.trim_end_matches('/').to_owned(), credentials);
+        self
     }
 
     /// The validated configuration.
@@ -112,6 +140,8 @@ impl DctVerifier {
             tls,
             timeout: self.config.timeout,
             gun,
+            credentials: self.credentials.get(&repo.server).cloned(),
+            token: Mutex::new(None),
         };
         let mut update = Update::new(gun, now, self.state(gun));
 
@@ -199,16 +229,29 @@ struct Fetcher<'a> {
     tls: Arc<rustls::ClientConfig>,
     timeout: Duration,
     gun: &'a str,
+    credentials: Option<BasicCredentials>,
+    /// The bearer token obtained for this repository in this verification.
+    token: Mutex<Option<String>>,
+}
+
+/// A response: status, `WWW-Authenticate`, body.
+struct Answer {
+    status: http::StatusCode,
+    challenge: Option<String>,
+    body: Vec<u8>,
 }
 
 impl Fetcher<'_> {
+    fn server_err(&self, reason: String) -> DctError {
+        DctError::Server {
+            server: self.repo.server.clone(),
+            reason,
+        }
+    }
+
     /// Fetches one role's metadata, at most `limit` bytes, within the timeout.
     async fn get(&self, role: &str, limit: u64) -> Result<Vec<u8>, DctError> {
-        let url = format!(
-            "{}/v2/{}/_trust/tuf/{role}.json",
-            self.repo.server, self.gun
-        );
-        match tokio::time::timeout(self.timeout, self.get_inner(&url, role, limit)).await {
+        match tokio::time::timeout(self.timeout, self.get_role(role, limit)).await {
             Ok(result) => result,
             Err(_) => Err(DctError::Timeout {
                 server: self.repo.server.clone(),
@@ -217,69 +260,193 @@ impl Fetcher<'_> {
         }
     }
 
-    async fn get_inner(&self, url: &str, role: &str, limit: u64) -> Result<Vec<u8>, DctError> {
-        let server_err = |reason: String| DctError::Server {
-            server: self.repo.server.clone(),
-            reason,
-        };
+    async fn get_role(&self, role: &str, limit: u64) -> Result<Vec<u8>, DctError> {
+        let url = format!(
+            "{}/v2/{}/_trust/tuf/{role}.json",
+            self.repo.server, self.gun
+        );
+        let token = self.token.lock().ok().and_then(|t| t.clone());
+        let mut answer = self
+            .http_get(&url, token.as_deref(), None, role, limit)
+            .await?;
+        if answer.status == http::StatusCode::UNAUTHORIZED {
+            // Notary servers behind a registry's token service (Docker Hub, ACR) answer
+            // with a Bearer challenge: get a pull token for this repository, retry once.
+            let challenge = answer.challenge.clone().unwrap_or_default();
+            let token = self.fetch_token(&challenge).await?;
+            answer = self.http_get(&url, Some(&token), None, role, limit).await?;
+            if let Ok(mut slot) = self.token.lock() {
+                *slot = Some(token);
+            }
+        }
+        let status = answer.status;
+        if status == http::StatusCode::NOT_FOUND {
+            return Err(self.server_err(format!(
+                "no {role} metadata for {} (is the repository signed with Docker Content Trust?)",
+                self.gun
+            )));
+        }
+        if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
+            return Err(self.server_err(format!(
+                "{role} metadata: HTTP {status}: the token service's token does not grant pull on {}",
+                self.gun
+            )));
+        }
+        if !status.is_success() {
+            return Err(self.server_err(format!("{role} metadata: HTTP {status}")));
+        }
+        Ok(answer.body)
+    }
+
+    /// Answers a `Bearer realm=…,service=…,scope=…` challenge with a token from the realm.
+    /// Basic credentials go to the realm only when configured for this Notary server.
+    async fn fetch_token(&self, challenge: &str) -> Result<String, DctError> {
+        let params = parse_bearer_challenge(challenge).ok_or_else(|| {
+            self.server_err(format!(
+                "HTTP 401 without a Bearer challenge ({challenge:?}): no way to authenticate"
+            ))
+        })?;
+        let realm = params
+            .iter()
+            .find(|(k, _)| k == "realm")
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| self.server_err("Bearer challenge without realm".to_owned()))?;
+        let scope = params
+            .iter()
+            .find(|(k, _)| k == "scope")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| format!("repository:{}:pull", self.gun));
+        let mut url = realm.clone();
+        url.push(if realm.contains('?') { '&' } else { '?' });
+        if let Some((_, service)) = params.iter().find(|(k, _)| k == "service") {
+            url.push_str(&format!("service={}&", percent_encode(service)));
+        }
+        url.push_str(&format!("scope={}", percent_encode(&scope)));
+        // Credentials go only to a realm on the Notary server's own host: a server cannot
+        // send them elsewhere by naming another realm.
+        let realm_host = realm
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned));
+        let server_host = self
+            .repo
+            .server
+            .parse::<http::Uri>()
+            .ok()
+            .and_then(|u| u.host().map(str::to_owned));
+        let same_host = realm_host.is_some() && realm_host == server_host;
+        if self.credentials.is_some() && !same_host {
+            tracing::warn!(
+                server = %self.repo.server,
+                realm = %realm,
+                "dct: the token realm is not on the Notary server's host; asking for an anonymous token"
+            );
+        }
+        let basic = self.credentials.as_ref().filter(|_| same_host).map(|c| {
+            use base64::Engine;
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD
+                    .encode(format!("{}:{}", c.username, c.password))
+            )
+        });
+        let answer = self
+            .http_get(&url, None, basic.as_deref(), "token", MAX_TIMESTAMP_BYTES)
+            .await?;
+        if !answer.status.is_success() {
+            return Err(self.server_err(format!(
+                "token service {realm} answered HTTP {}{}",
+                answer.status,
+                if self.credentials.is_none() {
+                    " (no credentials are configured for this Notary server)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let body: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| self.server_err(format!("token service {realm}: {e}")))?;
+        body.get("token")
+            .or_else(|| body.get("access_token"))
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| self.server_err(format!("token service {realm} gave no token")))
+    }
+
+    async fn http_get(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        basic: Option<&str>,
+        what: &str,
+        limit: u64,
+    ) -> Result<Answer, DctError> {
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| server_err(format!("URL {url}: {e}")))?;
+            .map_err(|e| self.server_err(format!("URL {url}: {e}")))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") if self.repo.plain_http => false,
-            _ => return Err(server_err(format!("scheme of {url} not allowed"))),
+            _ => return Err(self.server_err(format!("scheme of {url} not allowed"))),
         };
         let host = uri
             .host()
-            .ok_or_else(|| server_err("no host".to_owned()))?
+            .ok_or_else(|| self.server_err(format!("{url} has no host")))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let tcp = TcpStream::connect((host.as_str(), port))
             .await
-            .map_err(|e| server_err(format!("connect: {e}")))?;
-        let request = http::Request::get(uri.clone())
-            .header(
-                http::header::HOST,
-                uri.authority().map(|a| a.as_str()).unwrap_or(""),
-            )
-            .header(http::header::ACCEPT, "application/json")
-            .header(http::header::USER_AGENT, "signet-dct")
+            .map_err(|e| self.server_err(format!("connect to {host}:{port}: {e}")))?;
+        let mut request = http::Request::get(
+            uri.path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_owned(),
+        )
+        .header(
+            http::header::HOST,
+            uri.authority().map(|a| a.as_str()).unwrap_or(""),
+        )
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::USER_AGENT, "signet-dct");
+        if let Some(token) = bearer {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        } else if let Some(basic) = basic {
+            request = request.header(http::header::AUTHORIZATION, basic);
+        }
+        let request = request
             .body(Empty::<Bytes>::new())
-            .map_err(|e| server_err(e.to_string()))?;
+            .map_err(|e| self.server_err(e.to_string()))?;
         let response = if https {
             let name = ServerName::try_from(host.clone())
-                .map_err(|e| server_err(format!("server name {host}: {e}")))?;
+                .map_err(|e| self.server_err(format!("server name {host}: {e}")))?;
             let tls = TlsConnector::from(self.tls.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|e| server_err(format!("TLS: {e}")))?;
+                .map_err(|e| self.server_err(format!("TLS with {host}: {e}")))?;
             send(TokioIo::new(tls), request).await
         } else {
             send(TokioIo::new(tcp), request).await
         }
-        .map_err(server_err)?;
+        .map_err(|e| self.server_err(e))?;
         let status = response.status();
-        if status == http::StatusCode::NOT_FOUND {
-            return Err(server_err(format!(
-                "no {role} metadata for {} (is the repository signed with Docker Content Trust?)",
-                self.gun
-            )));
-        }
-        if !status.is_success() {
-            return Err(server_err(format!("{role} metadata: HTTP {status}")));
-        }
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         if let Some(len) = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
         {
-            if len > limit {
+            if len > limit && status.is_success() {
                 return Err(DctError::TooLarge {
-                    role: role.to_owned(),
+                    role: what.to_owned(),
                     size: len,
                     limit,
                 });
@@ -288,11 +455,11 @@ impl Fetcher<'_> {
         let mut body = response.into_body();
         let mut buf = Vec::new();
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| server_err(format!("reading {role}: {e}")))?;
+            let frame = frame.map_err(|e| self.server_err(format!("reading {what}: {e}")))?;
             if let Ok(data) = frame.into_data() {
                 if (buf.len() + data.len()) as u64 > limit {
                     return Err(DctError::TooLarge {
-                        role: role.to_owned(),
+                        role: what.to_owned(),
                         size: (buf.len() + data.len()) as u64,
                         limit,
                     });
@@ -300,8 +467,53 @@ impl Fetcher<'_> {
                 buf.extend_from_slice(&data);
             }
         }
-        Ok(buf)
+        Ok(Answer {
+            status,
+            challenge,
+            body: buf,
+        })
     }
+}
+
+/// `Bearer k="v",k2="v2"` → pairs; `None` when the scheme is not Bearer.
+fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut rest = rest.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=')?;
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
+            let end = quoted.find('"')?;
+            (&quoted[..end], &quoted[end + 1..])
+        } else {
+            let end = after.find(',').unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        out.push((key, value.to_owned()));
+        rest = remaining.trim_start().trim_start_matches(',').trim_start();
+    }
+    Some(out)
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 async fn send<S>(
@@ -321,4 +533,30 @@ where
         .send_request(request)
         .await
         .map_err(|e| format!("request: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let params = parse_bearer_challenge(
+            r#"Bearer realm="https://auth.example/token",service="notary.example", scope="repository:a/b:pull""#,
+        )
+        .expect("bearer");
+        assert_eq!(
+            params,
+            vec![
+                ("realm".to_owned(), "https://auth.example/token".to_owned()),
+                ("service".to_owned(), "notary.example".to_owned()),
+                ("scope".to_owned(), "repository:a/b:pull".to_owned()),
+            ]
+        );
+        assert!(parse_bearer_challenge(r#"Basic realm="x""#).is_none());
+        assert_eq!(
+            percent_encode("repository:a/b:pull"),
+            "repository%3Aa%2Fb%3Apull"
+        );
+    }
 }

@@ -73,7 +73,8 @@ mod pin;
 mod tuf;
 
 pub use client::{
-    DctVerified, DctVerifier, MAX_METADATA_BYTES, MAX_ROOT_BYTES, MAX_TIMESTAMP_BYTES,
+    BasicCredentials, DctVerified, DctVerifier, MAX_METADATA_BYTES, MAX_ROOT_BYTES,
+    MAX_TIMESTAMP_BYTES,
 };
 pub use config::{Dct, DctConfig, Repository, RepositoryConfig};
 pub use error::DctError;

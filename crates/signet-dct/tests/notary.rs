@@ -8,7 +8,8 @@ mod common;
 
 use common::{root_certificate_pem, verifier, Front, Notary};
 use serde_json::Value;
-use signet_dct::DctError;
+use signet_dct::{BasicCredentials, DctError};
+use signet_testkit::registry::token::{TokenPolicy, TokenServer};
 use time::{Duration, OffsetDateTime};
 
 const DIGEST_V1: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -444,4 +445,75 @@ async fn root_certificate_issued_by_a_pinned_ca_is_trusted() {
         .await
         .unwrap_err();
     assert!(matches!(err, DctError::RootNotPinned { .. }), "{err}");
+}
+
+// Multi-threaded: the token server runs on this runtime while the notary CLI blocks a thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notary_server_behind_a_token_service_is_read_with_a_pull_token() {
+    if !common::available() {
+        return;
+    }
+    let pki = signet_testkit::registry::tls::TestPki::new();
+    let tokens = TokenServer::start(&pki, TokenPolicy::default()).await;
+    let notary = Notary::start_with(pki, Some(tokens.realm.clone())).await;
+    let gun = "registry.example/behind-auth";
+    let client = notary.client("behind-auth");
+    client.init(gun);
+    client.add(gun, "v1", DIGEST_V1, 1234, None);
+    client.publish(gun);
+    tokens.log.lock().unwrap().requests.clear();
+    let unauthenticated = signet_testkit::registry::http::send(
+        &notary.pki.client_config(),
+        http::Method::GET,
+        &format!("{}/v2/{gun}/_trust/tuf/root.json", notary.url),
+        &[],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        unauthenticated.status, 401,
+        "the server must require a token"
+    );
+
+    let now = OffsetDateTime::now_utc();
+    let dct = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![client.root_key_id()],
+        vec![],
+    )
+    .with_credentials(
+        &notary.url,
+        BasicCredentials {
+            username: "puller".into(),
+            password: "secret".into(),
+        },
+    );
+    dct.verify(gun, "v1", DIGEST_V1, 1234, now).await.unwrap();
+    let requests = tokens.log.lock().unwrap().requests.clone();
+    // One token for the whole chain, for pulling this repository, with the credentials
+    // configured for this server (the realm is on the server's host).
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].1, format!("repository:{gun}:pull"));
+    assert!(requests[0].2, "credentials were not sent to the realm");
+
+    // Without credentials the token is anonymous.
+    tokens.log.lock().unwrap().requests.clear();
+    let anonymous = verifier(
+        gun,
+        &notary.url,
+        &notary.pki.ca_pem,
+        vec![client.root_key_id()],
+        vec![],
+    );
+    anonymous
+        .verify(gun, "v1", DIGEST_V1, 1234, now)
+        .await
+        .unwrap();
+    let requests = tokens.log.lock().unwrap().requests.clone();
+    assert!(
+        !requests.is_empty() && requests.iter().all(|r| !r.2),
+        "{requests:?}"
+    );
 }

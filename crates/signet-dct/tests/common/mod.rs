@@ -65,13 +65,18 @@ impl Notary {
         if !available() {
             return None;
         }
-        let pki = TestPki::new();
+        Some(Notary::start_with(TestPki::new(), None).await)
+    }
+
+    /// Starts with `pki`; with `token_realm`, the server requires bearer tokens from it
+    /// (distribution's token auth, as Docker Hub's and ACR's Notary servers do).
+    pub async fn start_with(pki: TestPki, token_realm: Option<String>) -> Notary {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("server.crt"), &pki.server_cert_pem).unwrap();
         std::fs::write(dir.path().join("server.key"), &pki.server_key_pem).unwrap();
         std::fs::write(dir.path().join("ca.crt"), &pki.ca_pem).unwrap();
         let port = signet_testkit::registry::registry::free_port();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "server": {
                 "http_addr": format!("127.0.0.1:{port}"),
                 "tls_cert_file": dir.path().join("server.crt"),
@@ -81,6 +86,18 @@ impl Notary {
             "logging": {"level": "info"},
             "storage": {"backend": "memory"},
         });
+        if let Some(realm) = token_realm {
+            config["auth"] = serde_json::json!({
+                "type": "token",
+                "options": {
+                    "realm": realm,
+                    "service": signet_testkit::registry::token::SERVICE,
+                    "issuer": signet_testkit::registry::token::ISSUER,
+                    "rootcertbundle": dir.path().join("ca.crt"),
+                    "autoredirect": false,
+                },
+            });
+        }
         std::fs::write(dir.path().join("server.json"), config.to_string()).unwrap();
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(bin_dir().join("notary-server"))
@@ -101,7 +118,7 @@ impl Notary {
                 .await
                 .is_ok()
             {
-                return Some(notary);
+                return notary;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
