@@ -27,7 +27,15 @@
 //! `GET {server}/v2/{gun}/_trust/tuf/{role}.json` over TLS (hyper 1 + rustls on aws-lc-rs)
 //! with a per-request timeout and size bounds (root 512 KiB, timestamp 64 KiB, others the
 //! length the metadata above declares, at most 16 MiB), and remembers per repository the
-//! trusted root and the versions seen, for the life of the process.
+//! trusted root and the versions seen, for the life of the process. A server that answers
+//! `401` with a `Bearer` challenge (Notary behind a registry's token service, as on Docker
+//! Hub and ACR) gets one pull token per verification from the realm; Basic credentials
+//! ([`DctVerifier::with_credentials`]) go to the realm only when it is on the Notary
+//! server's own host, otherwise the token is asked for anonymously.
+//!
+//! Not yet: `HTTPS_PROXY`/`NO_PROXY` and the system roots / `SSL_CERT_FILE` (the contract's
+//! outbound-connection rules); the server's TLS trusts the Mozilla roots plus `serverCa`.
+//! The client should move onto the registry crate's transport once that one exposes them.
 //!
 //! # Configuration (proposal for Signet's configuration file)
 //!
@@ -52,9 +60,10 @@
 //! For an image `registry/repo:tag` whose repository a `dct` scope covers, the engine
 //! resolves the tag to a descriptor as today, runs the Notation pipeline, and, when Notation
 //! does not verify, asks [`DctVerifier::verify`] with the GUN `registry/repo`, the tag, the
-//! manifest digest and size. [`admit`] decides: Notation verified → admitted, `format:
+//! manifest digest and size, and the registry credentials for the Notary server's host
+//! (from the Docker config) through [`DctVerifier::with_credentials`]. [`admit`] decides: Notation verified → admitted, `format:
 //! "notation"`; else DCT verified and now < `migrationUntil` → admitted with one signature
-//! entry `{"format": "dct", "digest": <manifest digest>, "signer": "<role> (<key IDs>)",
+//! entry `{"format": "dct", "digest": <manifest digest>, "signer": DctVerified::signer(),
 //! "verified": true}`; after the window the DCT entry is reported with `verified: false`
 //! and an error saying the window ended. A reference pinned by digest has no tag, so DCT
 //! cannot apply (Notation only). Codes: [`DctError::is_transport`] errors map to
