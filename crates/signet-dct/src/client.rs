@@ -15,6 +15,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::config::{Dct, Repository};
 use crate::error::DctError;
+use crate::proxy::ProxySettings;
 use crate::tuf::{check_manifest, RepoState, SignedTarget, Update};
 
 /// Largest root accepted (Notary roots with a few certificates are a few KiB).
@@ -57,6 +58,7 @@ pub struct DctVerifier {
     states: Arc<Mutex<HashMap<String, RepoState>>>,
     /// Notary server URL → credentials for its token service.
     credentials: HashMap<String, BasicCredentials>,
+    proxy: ProxySettings,
 }
 
 /// A user name and password for a Notary server's token service (HTTP Basic at the realm).
@@ -88,7 +90,14 @@ impl DctVerifier {
             tls,
             states: Arc::new(Mutex::new(HashMap::new())),
             credentials: HashMap::new(),
+            proxy: ProxySettings::from_env(),
         })
+    }
+
+    /// Replaces the proxies read from the environment.
+    pub fn with_proxy(mut self, proxy: ProxySettings) -> Self {
+        self.proxy = proxy;
+        self
     }
 
     /// Credentials sent to the token service that the Notary server at `server` (its URL
@@ -141,6 +150,7 @@ impl DctVerifier {
             timeout: self.config.timeout,
             gun,
             credentials: self.credentials.get(&repo.server).cloned(),
+            proxy: &self.proxy,
             token: Mutex::new(None),
         };
         let mut update = Update::new(gun, now, self.state(gun));
@@ -199,6 +209,10 @@ fn tls_config(extra_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, DctE
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // The system's roots (and SSL_CERT_FILE / SSL_CERT_DIR); one that does not parse is skipped.
+    for der in crate::proxy::system_roots() {
+        let _ = roots.add(rustls_pki_types::CertificateDer::from(der));
+    }
     if let Some(pem) = extra_pem {
         let mut any = false;
         for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -230,6 +244,7 @@ struct Fetcher<'a> {
     timeout: Duration,
     gun: &'a str,
     credentials: Option<BasicCredentials>,
+    proxy: &'a ProxySettings,
     /// The bearer token obtained for this repository in this verification.
     token: Mutex<Option<String>>,
 }
@@ -397,21 +412,39 @@ impl Fetcher<'_> {
             .trim_end_matches(']')
             .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| self.server_err(format!("connect to {host}:{port}: {e}")))?;
-        let mut request = http::Request::get(
+        let proxy = self.proxy.proxy_for(https, &host);
+        let tcp = match proxy {
+            Some(proxy) => {
+                let mut tcp = TcpStream::connect(proxy)
+                    .await
+                    .map_err(|e| self.server_err(format!("connect to proxy {proxy}: {e}")))?;
+                if https {
+                    connect_tunnel(&mut tcp, &host, port)
+                        .await
+                        .map_err(|e| self.server_err(format!("proxy {proxy}: {e}")))?;
+                }
+                tcp
+            }
+            None => TcpStream::connect((host.as_str(), port))
+                .await
+                .map_err(|e| self.server_err(format!("connect to {host}:{port}: {e}")))?,
+        };
+        // Through an HTTP proxy a plain request names the whole URL (absolute form).
+        let target = if proxy.is_some() && !https {
+            url.to_owned()
+        } else {
             uri.path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or("/")
-                .to_owned(),
-        )
-        .header(
-            http::header::HOST,
-            uri.authority().map(|a| a.as_str()).unwrap_or(""),
-        )
-        .header(http::header::ACCEPT, "application/json")
-        .header(http::header::USER_AGENT, "signet-dct");
+                .to_owned()
+        };
+        let mut request = http::Request::get(target)
+            .header(
+                http::header::HOST,
+                uri.authority().map(|a| a.as_str()).unwrap_or(""),
+            )
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, "signet-dct");
         if let Some(token) = bearer {
             request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         } else if let Some(basic) = basic {
@@ -473,6 +506,41 @@ impl Fetcher<'_> {
             body: buf,
         })
     }
+}
+
+/// Opens a CONNECT tunnel to `host:port` through an HTTP proxy.
+async fn connect_tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| format!("CONNECT: {e}"))?;
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8192 {
+            return Err("CONNECT answer head larger than 8 KiB".to_owned());
+        }
+        let n = tcp
+            .read(&mut byte)
+            .await
+            .map_err(|e| format!("CONNECT answer: {e}"))?;
+        if n == 0 {
+            return Err("closed the connection during CONNECT".to_owned());
+        }
+        head.push(byte[0]);
+    }
+    let status_line = String::from_utf8_lossy(&head);
+    let status_line = status_line.lines().next().unwrap_or("");
+    let code = status_line.split_whitespace().nth(1).unwrap_or("");
+    if code != "200" {
+        return Err(format!("CONNECT {authority} refused: {status_line}"));
+    }
+    Ok(())
 }
 
 /// `Bearer k="v",k2="v2"` → pairs; `None` when the scheme is not Bearer.

@@ -33,9 +33,9 @@
 //! ([`DctVerifier::with_credentials`]) go to the realm only when it is on the Notary
 //! server's own host, otherwise the token is asked for anonymously.
 //!
-//! Not yet: `HTTPS_PROXY`/`NO_PROXY` and the system roots / `SSL_CERT_FILE` (the contract's
-//! outbound-connection rules); the server's TLS trusts the Mozilla roots plus `serverCa`.
-//! The client should move onto the registry crate's transport once that one exposes them.
+//! Outbound connections honour `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (HTTP CONNECT
+//! proxies; [`ProxySettings`]) and trust the Mozilla roots, the system roots,
+//! `SSL_CERT_FILE`, `SSL_CERT_DIR` and the scope's `serverCa`.
 //!
 //! # Configuration (proposal for Signet's configuration file)
 //!
@@ -79,6 +79,7 @@ mod keys;
 mod metadata;
 mod migration;
 mod pin;
+mod proxy;
 mod tuf;
 
 pub use client::{
@@ -90,6 +91,7 @@ pub use error::DctError;
 pub use keys::PublicKey;
 pub use migration::{admit, Admission, Mechanism};
 pub use pin::RootPin;
+pub use proxy::ProxySettings;
 pub use tuf::{
     check_manifest, RepoState, SignedTarget, Update, MAX_DELEGATIONS_FETCHED, MAX_DELEGATION_DEPTH,
     RELEASES_ROLE,

@@ -408,3 +408,67 @@ impl TestRootCa {
         (key.serialize_pem(), cert.pem())
     }
 }
+
+/// An HTTP CONNECT proxy (RFC 9110 §9.3.6) that tunnels to any target and records them.
+pub struct ConnectProxy {
+    pub addr: std::net::SocketAddr,
+    pub targets: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ConnectProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ConnectProxy {
+    pub async fn start() -> ConnectProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let targets: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = targets.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if client.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).to_string();
+                    let mut words = head.split_whitespace();
+                    if words.next() != Some("CONNECT") {
+                        let _ = client
+                            .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                    let target = words.next().unwrap_or("").to_owned();
+                    log.lock().unwrap().push(target.clone());
+                    let Ok(mut upstream) = tokio::net::TcpStream::connect(&target).await else {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                        return;
+                    };
+                    let _ = client
+                        .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                        .await;
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        ConnectProxy {
+            addr,
+            targets,
+            task,
+        }
+    }
+}
