@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
-use signet_dct::{DctConfig, DctVerifier, RepositoryConfig};
+use signet_dct::{DctConfig, DctVerifier, ProxySettings, RepositoryConfig};
 use signet_testkit::registry::http::send;
 use signet_testkit::registry::server::{respond, serve, Handler, Server};
 use signet_testkit::registry::tls::TestPki;
@@ -297,7 +297,10 @@ pub fn verifier(
         migration_until: None,
         timeout_seconds: Some(10),
     };
-    DctVerifier::new(config.validate().unwrap()).unwrap()
+    // Hermetic: whatever proxy the environment names, the tests talk to 127.0.0.1 directly.
+    DctVerifier::new(config.validate().unwrap())
+        .unwrap()
+        .with_proxy(ProxySettings::default())
 }
 
 /// A TLS front before the Notary server: passes requests through, except for roles whose
