@@ -37,7 +37,10 @@ pub fn available() -> bool {
             "notary {NOTARY_VERSION} missing in {}: .ci/install-deps builds it",
             dir.display()
         );
-        eprintln!(
+        // Written to the process's stderr directly, past the test harness's capture.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: notary {NOTARY_VERSION} is not installed in {} (run .ci/install-deps)",
             dir.display()
         );
