@@ -1,5 +1,5 @@
 //! The cases where Signet's answer deliberately differs from notation's (each explained in
-//! `docs/notation-differences.md`), and the cases that wait for the core validity fix.
+//! `docs/notation-differences.md`).
 
 /// A case pattern (`variant/check`; `*` matches any run of characters) and both answers, as
 /// the test prints them (`verified`, `failed CODE`, `failed`, `refused`); `signet: "=CHECK"`
@@ -32,50 +32,6 @@ pub(crate) const LISTED_DIFFERENCES: &[Expectation] = &[
         signet: "=strict",
     },
 ];
-
-/// Cases that disagree because Signet requires a timestamp's earliest time (genTime minus
-/// accuracy) to be at or after the envelope's signing time
-/// (`crates/signet-notation/src/verifier/timestamp.rs`); notation-go makes no such comparison.
-/// A timestamp made by real `notation sign` is normally in the same second as the signing
-/// time, so with 1 s accuracy Signet rejects it. Not a deliberate strictness: a bug to fix in
-/// signet-notation (docs/notation-differences.md, D1). `signet` is today's answer; when a case
-/// agrees (the TSA answered in the next second, or after the fix) the test says so.
-/// Empty this list after the fix.
-pub(crate) const AWAITING_TIMESTAMP_SIGNING_TIME_FIX: &[Expectation] = &[
-    Expectation {
-        case: "timestamped-*/strict-with-tsa-store",
-        notation: "verified",
-        signet: "failed TIMESTAMP_INVALID",
-    },
-    Expectation {
-        case: "registry-timestamped-metadata-*/strict-with-tsa-store",
-        notation: "verified",
-        signet: "failed TIMESTAMP_INVALID",
-    },
-    Expectation {
-        case: "expired-chain-timestamped-*/strict-with-tsa-store",
-        notation: "verified",
-        signet: "failed TIMESTAMP_INVALID",
-    },
-    Expectation {
-        case: "expired-chain-timestamped-*/strict-with-tsa-store-after-cert-expiry",
-        notation: "verified",
-        signet: "failed TIMESTAMP_INVALID",
-    },
-    // Both reject; Signet names the signing-time comparison instead of the certificate's
-    // validity at the timestamp (the check notation names).
-    Expectation {
-        case: "timestamp-before-leaf-*/strict-with-tsa-store",
-        notation: "failed CERTIFICATE_EXPIRED",
-        signet: "failed TIMESTAMP_INVALID",
-    },
-];
-
-/// Cases that disagree until the certificate-validity check moves from the integrity step to
-/// the authentic-timestamp step (expired / not-yet-valid chains give `CERTIFICATE_EXPIRED` and
-/// are only logged under permissive/audit, as notation does). `signet` is today's answer.
-/// Empty this list after that change is merged.
-pub(crate) const AWAITING_CORE_VALIDITY_FIX: &[Expectation] = &[];
 
 /// `*`-glob match.
 pub(crate) fn matches(pattern: &str, case: &str) -> bool {

@@ -21,9 +21,7 @@ use time::OffsetDateTime;
 
 mod differences;
 
-use differences::{
-    AWAITING_CORE_VALIDITY_FIX, AWAITING_TIMESTAMP_SIGNING_TIME_FIX, LISTED_DIFFERENCES,
-};
+use differences::LISTED_DIFFERENCES;
 
 const VERSION: &str = "v1.3.2";
 const USER: &str = "oracle";
@@ -1323,17 +1321,13 @@ fn run_matrix(env: &Arc<Env>, specs: &[SignSpec], locations: &[Location]) -> Str
 fn judge(outcomes: &[Outcome], total: usize, replays: usize) -> String {
     let mut report = String::new();
     let mut problems = Vec::new();
-    let (mut agreed, mut listed, mut awaiting) = (0, 0, 0);
+    let (mut agreed, mut listed) = (0, 0);
     for o in outcomes {
         let listed_expectation = LISTED_DIFFERENCES
             .iter()
             .find(|d| differences::matches(d.case, &o.case));
-        let awaiting_fix = AWAITING_CORE_VALIDITY_FIX
-            .iter()
-            .chain(AWAITING_TIMESTAMP_SIGNING_TIME_FIX)
-            .find(|d| differences::matches(d.case, &o.case));
         let agrees = agree(&o.notation, &o.signet);
-        if agrees && awaiting_fix.is_none() {
+        if agrees {
             agreed += 1;
         } else if let Some(d) = listed_expectation.filter(|_| !agrees) {
             listed += 1;
@@ -1357,20 +1351,6 @@ fn judge(outcomes: &[Outcome], total: usize, replays: usize) -> String {
                     o.case, d.notation, expected_signet, o.notation, o.signet, o.notation_message, o.signet_output
                 ));
             }
-        } else if let Some(d) = awaiting_fix {
-            awaiting += 1;
-            if agrees {
-                let _ = writeln!(
-                    report,
-                    "now agrees (awaiting a fix in differences.rs): {}",
-                    o.case
-                );
-            } else if d.signet != o.signet.to_string() || d.notation != o.notation.to_string() {
-                problems.push(format!(
-                    "{}: awaiting a fix as notation `{}` / signet `{}`, got notation `{}` / signet `{}`\n  notation: {}\n  signet: {}",
-                    o.case, d.notation, d.signet, o.notation, o.signet, o.notation_message, o.signet_output
-                ));
-            }
         } else {
             problems.push(format!(
                 "{}: notation `{}`, signet `{}`\n  notation: {}\n  signet: {}",
@@ -1380,7 +1360,7 @@ fn judge(outcomes: &[Outcome], total: usize, replays: usize) -> String {
     }
     let _ = writeln!(
         report,
-        "notation oracle: {total} signature x policy pairs (+ {replays} Signet runs at --at instants judged against notation's expired-chain answers); {agreed} agree, {listed} listed differences, {awaiting} awaiting a fix (differences.rs)"
+        "notation oracle: {total} signature x policy pairs (+ {replays} Signet runs at --at instants judged against notation's expired-chain answers); {agreed} agree, {listed} listed differences (differences.rs)"
     );
     for o in outcomes {
         let _ = writeln!(
