@@ -223,10 +223,10 @@ def test_config_points_at_mounted_files():
     config, policy = config_of(objects)
     # The schema of crates/signet/src/config/mod.rs (tests/tests/chart.rs runs signet's own validator).
     assert set(config) == {"listen", "metricsListen", "tls", "trust", "registry", "limits", "cache", "admission", "revocation", "log"}, config
-    assert config["revocation"] == {"enabled": True, "fetchTimeout": "5s", "maxCrlAge": "1h"}
+    assert config["revocation"] == {"enabled": True, "fetchTimeout": "5s", "maxCrlAge": "1h", "allow": [], "deny": []}
     assert config["listen"].endswith(":8443")
     assert config["cache"] == {"successTTL": "10m", "failureTTL": "30s", "tagTTL": "1m"}
-    assert config["limits"] == {"requestDeadline": "1500ms"}
+    assert config["limits"] == {"requestDeadline": "1500ms", "maxHandshakes": 64, "maxHandshakesPerPeer": 16, "handshakeTimeout": "2s", "maxConnections": 1024}
     assert config["log"] == {"level": "info"}
     assert config["registry"] == {"caFiles": [], "plainHttp": []}
     assert set(config["tls"]) == {"certFile", "keyFile", "clientCAFile"}
@@ -621,9 +621,33 @@ def test_extra_env_and_volumes():
 def test_revocation_values_map_to_the_configuration():
     objects, _ = render({"revocation": {"enabled": False, "fetchTimeout": "2s", "maxCrlAge": "30m"}})
     config, _ = config_of(objects)
-    assert config["revocation"] == {"enabled": False, "fetchTimeout": "2s", "maxCrlAge": "30m"}
+    assert config["revocation"] == {"enabled": False, "fetchTimeout": "2s", "maxCrlAge": "30m", "allow": [], "deny": []}
+    objects, _ = render({"revocation": {"allow": ["crl.corp.example", "10.20.0.0/16"], "deny": ["*.internal.example"]}})
+    config, _ = config_of(objects)
+    assert config["revocation"]["allow"] == ["crl.corp.example", "10.20.0.0/16"]
+    assert config["revocation"]["deny"] == ["*.internal.example"]
     expect_schema_rejection({"revocation": {"fetchTimeout": "soon"}}, "fetchTimeout")
     expect_schema_rejection({"revocation": {"ocsp": True}}, "ocsp")
+
+
+def test_connection_limits_and_key_vault_options_map_to_the_configuration():
+    objects, _ = render({"server": {"maxHandshakes": 32, "maxHandshakesPerPeer": 4, "handshakeTimeout": "1s", "maxConnections": 256}})
+    config, _ = config_of(objects)
+    assert config["limits"]["maxHandshakes"] == 32
+    assert config["limits"]["maxHandshakesPerPeer"] == 4
+    assert config["limits"]["handshakeTimeout"] == "1s"
+    assert config["limits"]["maxConnections"] == 256
+    expect_schema_rejection({"server": {"maxHandshakes": 0}}, "maxHandshakes")
+    values = merge(AKS_VALUES, {"azureKeyVault": {
+        "url": "https://vault.local.azurestack.external",
+        "certificates": [{"name": "signer", "versions": 2, "chainFromSecret": True, "store": "ca:signer"}],
+    }})
+    objects, _ = render(values)
+    config, _ = config_of(objects)
+    kv = config["azure"]["keyVault"]
+    assert kv["url"] == "https://vault.local.azurestack.external"
+    assert kv["certificates"] == [{"name": "signer", "versions": 2, "chainFromSecret": True, "store": "ca:signer"}]
+    expect_schema_rejection(merge(AKS_VALUES, {"azureKeyVault": {"url": "http://vault.example"}}), "url")
 
 
 def test_network_policy_admits_only_gatekeeper_the_test_pod_and_the_scraper():
@@ -747,6 +771,12 @@ CONFIG_SCENARIOS = {
     "aks": lambda: AKS_VALUES,
     "walkthrough": walkthrough_values,
     "revocation-off": lambda: {"revocation": {"enabled": False}},
+    "limits-and-key-vault-options": lambda: merge(AKS_VALUES, {
+        "server": {"maxHandshakes": 32, "handshakeTimeout": "1s"},
+        "revocation": {"allow": ["crl.corp.example"], "deny": ["*.internal.example"]},
+        "azureKeyVault": {"url": "https://kv.vault.azure.net", "certificates": [
+            {"name": "signer", "versions": 2, "chainFromSecret": True, "store": "ca:signer"}]},
+    }),
     "cert-manager-no-client-ca": lambda: {
         "certManager": {"enabled": True, "issuerRef": {"name": "signet-ca"}},
         "tls": {"caBundle": TEST_CA},

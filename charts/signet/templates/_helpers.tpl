@@ -94,6 +94,10 @@ registry:
   plainHttp: {{ .Values.registry.plainHttp | toJson }}
 limits:
   requestDeadline: {{ .Values.server.requestDeadline | quote }}
+  maxHandshakes: {{ .Values.server.maxHandshakes }}
+  maxHandshakesPerPeer: {{ .Values.server.maxHandshakesPerPeer }}
+  handshakeTimeout: {{ .Values.server.handshakeTimeout | quote }}
+  maxConnections: {{ .Values.server.maxConnections }}
 cache:
   successTTL: {{ .Values.cache.verifiedTTL | quote }}
   failureTTL: {{ .Values.cache.unverifiedTTL | quote }}
@@ -105,6 +109,8 @@ revocation:
   enabled: {{ .Values.revocation.enabled }}
   fetchTimeout: {{ .Values.revocation.fetchTimeout | quote }}
   maxCrlAge: {{ .Values.revocation.maxCrlAge | quote }}
+  allow: {{ .Values.revocation.allow | default list | toJson }}
+  deny: {{ .Values.revocation.deny | default list | toJson }}
 log:
   level: {{ .Values.server.logLevel | quote }}
 {{- if or $acr $kv.url }}
@@ -124,6 +130,12 @@ azure:
       - name: {{ .name | quote }}
         {{- with .version }}
         version: {{ . | quote }}
+        {{- end }}
+        {{- with .versions }}
+        versions: {{ . }}
+        {{- end }}
+        {{- if .chainFromSecret }}
+        chainFromSecret: true
         {{- end }}
         store: {{ .store | quote }}
       {{- end }}

@@ -420,14 +420,17 @@ async fn run_helper(
     }))
 }
 
-/// `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000`.
+/// `https://index.docker.io/v1/` → `docker.io`; `https://host:5000/path` → `host:5000`;
+/// `MyReg.io:443` → `myreg.io` (host names are case-insensitive and 443 is HTTPS's port, so
+/// both name the registry the engine canonicalises references to).
 fn normalize_config_key(key: &str) -> String {
     let key = key.trim();
     let key = key
         .strip_prefix("https://")
         .or_else(|| key.strip_prefix("http://"))
         .unwrap_or(key);
-    let host = key.split('/').next().unwrap_or(key);
+    let host = key.split('/').next().unwrap_or(key).to_ascii_lowercase();
+    let host = host.strip_suffix(":443").unwrap_or(&host);
     match host {
         "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => {
             crate::reference::DOCKER_HUB.to_owned()
@@ -594,6 +597,16 @@ mod tests {
             c.get("myacr.azurecr.io"),
             Some(&Credential::IdentityToken("rt".into()))
         );
+        // Written or asked for with other case or HTTPS's port, it is the same registry.
+        assert_eq!(
+            c.get("MyACR.azurecr.io:443"),
+            Some(&Credential::IdentityToken("rt".into()))
+        );
+        let upper = DockerConfig::from_json(
+            br#"{"auths": {"https://MyACR.AzureCR.io:443": {"username": "u", "password": "p"}}}"#,
+        )
+        .unwrap();
+        assert!(upper.get("myacr.azurecr.io").is_some());
         assert_eq!(
             c.get("localhost:5000"),
             Some(&Credential::Basic {

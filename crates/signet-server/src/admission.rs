@@ -17,8 +17,8 @@ use crate::routing::{json_response, Refusal};
 pub struct AdmissionSettings {
     /// Namespaces whose objects are admitted without verification (exact names or globs).
     pub exclude_namespaces: Vec<String>,
-    /// Images admitted without verification: globs over the reference as written in the
-    /// pod spec, `*` matching any run of characters (including `/`), `?` one character.
+    /// Images admitted without verification, as written in the pod spec; see
+    /// [`image_pattern_matches`] (the same rules as the template's `excludedImages`).
     pub exclude_images: Vec<String>,
 }
 
@@ -28,7 +28,45 @@ impl AdmissionSettings {
     }
 
     pub(crate) fn image_excluded(&self, image: &str) -> bool {
-        self.exclude_images.iter().any(|p| glob_match(p, image))
+        self.exclude_images
+            .iter()
+            .any(|p| image_pattern_matches(p, image))
+    }
+}
+
+/// Whether an image exclusion pattern matches an image as written, never across the registry
+/// host's boundary (`myreg.azurecr.io*` must not exempt `myreg.azurecr.io.evil.example/app`):
+/// - `*` alone matches every image;
+/// - a pattern with a `/`: its part before the first `/` is a glob over the image's registry
+///   host (the text before the image's first `/`, so a `*` there cannot run past the host),
+///   and the rest a glob over the rest of the image (where `*` may cross `/`);
+/// - a pattern without `/` ending in `*` names registry hosts: its text before the final `*`
+///   is a glob over the image's host (`myreg.azurecr.io*` matches `myreg.azurecr.io/app:v1`
+///   and `myreg.azurecr.io:5000/app`, not `myreg.azurecr.io.evil.example/app`);
+/// - any other pattern without `/` matches images written without `/` (Docker Hub short
+///   names such as `nginx:1.25`).
+pub fn image_pattern_matches(pattern: &str, image: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let (image_host, image_rest) = match image.split_once('/') {
+        Some((host, rest)) => (Some(host), rest),
+        None => (None, image),
+    };
+    match pattern.split_once('/') {
+        Some((host_glob, rest_glob)) => {
+            image_host.is_some_and(|host| glob_match(host_glob, host))
+                && glob_match(rest_glob, image_rest)
+        }
+        None => match pattern.strip_suffix('*') {
+            Some(host_glob) => image_host.is_some_and(|host| {
+                glob_match(host_glob, host)
+                    || host
+                        .split_once(':')
+                        .is_some_and(|(name, _port)| glob_match(host_glob, name))
+            }),
+            None => image_host.is_none() && glob_match(pattern, image),
+        },
     }
 }
 
@@ -278,6 +316,47 @@ mod tests {
         assert!(glob_match("a?c", "abc"));
         assert!(!glob_match("a?c", "ac"));
         assert!(glob_match("*/app:*", "reg.io/team/app:v1"));
+    }
+
+    #[test]
+    fn image_patterns_never_cross_the_registry_host() {
+        assert!(image_pattern_matches("*", "anything/at:all"));
+        assert!(image_pattern_matches(
+            "myreg.azurecr.io*",
+            "myreg.azurecr.io/app:v1"
+        ));
+        assert!(image_pattern_matches(
+            "myreg.azurecr.io*",
+            "myreg.azurecr.io:443/app:v1"
+        ));
+        assert!(!image_pattern_matches(
+            "myreg.azurecr.io*",
+            "myreg.azurecr.io.evil.example/app:v1"
+        ));
+        assert!(image_pattern_matches(
+            "mcr.microsoft.com/oss/*",
+            "mcr.microsoft.com/oss/kubernetes/pause:3.9"
+        ));
+        assert!(!image_pattern_matches(
+            "mcr.microsoft.com/oss/*",
+            "mcr.microsoft.com.evil.example/oss/x"
+        ));
+        assert!(image_pattern_matches(
+            "*.azurecr.io/*",
+            "a.azurecr.io/x/y:1"
+        ));
+        assert!(!image_pattern_matches(
+            "*.azurecr.io/*",
+            "evil.example/x.azurecr.io/y:1"
+        ));
+        assert!(image_pattern_matches("*/team/app:*", "reg.io/team/app:v1"));
+        assert!(image_pattern_matches("nginx:1.25", "nginx:1.25"));
+        assert!(!image_pattern_matches(
+            "nginx:1.25",
+            "evil.example/nginx:1.25"
+        ));
+        // As in the template: without "/", a trailing "*" names registry hosts.
+        assert!(!image_pattern_matches("nginx:*", "nginx:1.25"));
         assert!(!glob_match("docker.io/*", "ghcr.io/x"));
         assert!(!glob_match("kube-system", "kube-system2"));
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use serde::Serialize;
-use signet_server::admission::glob_match;
+use signet_server::admission::{glob_match, image_pattern_matches};
 
 use super::Status;
 use crate::engine_setup::{self, EngineOptions, RegistryFlags};
@@ -240,7 +240,11 @@ impl<'a> Plan<'a> {
                 ..w.clone()
             };
             for image in &w.images {
-                if setup.exclude_images.iter().any(|p| glob_match(p, image)) {
+                if setup
+                    .exclude_images
+                    .iter()
+                    .any(|p| image_pattern_matches(p, image))
+                {
                     plan.excluded_images.insert(image.as_str());
                 } else {
                     plan.images.insert(image.clone());

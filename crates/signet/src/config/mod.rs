@@ -54,7 +54,8 @@
 //!   deny: ["*.internal.example"]             # never fetched from, even when public
 //! admission:
 //!   excludeNamespaces: [kube-system, gatekeeper-system]
-//!   excludeImages: ["registry.k8s.io/*"]
+//!   excludeImages: ["registry.k8s.io/*"]   # host glob / path glob; never across the host
+//!                                          # (`myreg.io*` = images of host myreg.io only)
 //! reload:
 //!   debounce: 500ms
 //!   pollInterval: 30s
