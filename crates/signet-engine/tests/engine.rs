@@ -40,7 +40,7 @@ fn basic() -> String {
 /// A registry, a referrers-capable front before it, a trusted CA with a signer, a trust
 /// store and a policy naming the front's repositories.
 struct Env {
-    _pki: TestPki,
+    pki: TestPki,
     _reg: Registry,
     front: Front,
     pusher: Pusher,
@@ -73,7 +73,7 @@ impl Env {
         std::fs::create_dir_all(&store).unwrap();
         std::fs::write(store.join("ca.pem"), other.cert_pem()).unwrap();
         let env = Env {
-            _pki: pki,
+            pki,
             _reg: reg,
             front,
             pusher,
@@ -838,4 +838,76 @@ async fn envelope_memory_is_budgeted_process_wide() {
         .verify(&env.reference("team/app:good"), deadline())
         .await;
     assert!(v.verified, "{v:?}");
+}
+
+/// A registry that answers Signet (recognised by its `User-Agent`) with the signed image and
+/// every other client (a node's container runtime) with another, for the same tag. Signet
+/// cannot tell from its own requests; the defence is pinning: the mutation answer names the
+/// digest that was verified, the node then pulls by that digest, and the other content, asked
+/// for by digest, is not verified.
+#[tokio::test]
+async fn a_registry_answering_clients_differently_is_defeated_by_pinning() {
+    let env = Env::start().await;
+    let engine = env.engine();
+    let tag = format!("moving-{}", support::push::unique());
+    let signed = env.image("team/app", &tag).await;
+    env.sign("team/app", &signed).await;
+    let other = env
+        .image("team/app", &format!("other-{}", support::push::unique()))
+        .await;
+    for method in [Method::HEAD, Method::GET] {
+        env.front.add_rule(
+            Rule::new(
+                Some(method),
+                &format!("/v2/team/app/manifests/{tag}"),
+                usize::MAX,
+                Action::Respond {
+                    status: 200,
+                    headers: vec![
+                        ("Docker-Content-Digest", other.digest.clone()),
+                        ("Content-Type", other.media_type.clone()),
+                    ],
+                    body: Vec::new(),
+                },
+            )
+            .except_user_agent("signet/"),
+        );
+    }
+    let image = env.reference(&format!("team/app:{tag}"));
+
+    // A node asking for the tag is told about the other content...
+    let node = support::http::send(
+        &env.pki.client_config(),
+        Method::HEAD,
+        &format!("{}/v2/team/app/manifests/{tag}", env.front.url()),
+        &[
+            ("User-Agent", "containerd/2.0".to_owned()),
+            ("Authorization", basic()),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(
+        node.headers["docker-content-digest"].to_str().unwrap(),
+        other.digest
+    );
+
+    // ...while Signet verifies the signed image behind the same tag.
+    let v = engine.verify(&image, deadline()).await;
+    assert!(v.verified, "{v:?}");
+    assert_eq!(v.digest.as_deref(), Some(signed.digest.as_str()));
+
+    // The mutation pins the verified digest, so the node pulls what was verified.
+    let pinned = engine.pin(&image, deadline()).await.unwrap();
+    assert_eq!(pinned, format!("{image}@{}", signed.digest));
+    assert!(engine.verify(&pinned, deadline()).await.verified);
+
+    // The content the node was told about, named by digest, is not admitted.
+    let v = engine
+        .verify(
+            &format!("{}/team/app@{}", env.front.host, other.digest),
+            deadline(),
+        )
+        .await;
+    assert_eq!(code(&v), Some(ErrorCode::SignatureNotFound), "{v:?}");
 }

@@ -37,13 +37,15 @@ pub enum Action {
 }
 
 /// A rule: the first `times` requests whose method matches and whose path (and query)
-/// contains `path_contains` get `action`.
+/// contains `path_contains` get `action`; with `except_user_agent`, only requests whose
+/// `User-Agent` does not contain it (a registry that answers Signet and nodes differently).
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub method: Option<Method>,
     pub path_contains: String,
     pub times: usize,
     pub action: Action,
+    pub except_user_agent: Option<String>,
 }
 
 impl Rule {
@@ -53,7 +55,14 @@ impl Rule {
             path_contains: path_contains.to_owned(),
             times,
             action,
+            except_user_agent: None,
         }
+    }
+
+    /// Applies only to clients whose `User-Agent` does not contain `user_agent`.
+    pub fn except_user_agent(mut self, user_agent: &str) -> Rule {
+        self.except_user_agent = Some(user_agent.to_owned());
+        self
     }
 }
 
@@ -231,6 +240,7 @@ async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>) ->
             .map(str::to_owned)
     };
     let authorization = header("authorization");
+    let user_agent = header("user-agent").unwrap_or_default();
     let accept = header("accept");
     let content_type = header("content-type");
     state.seen.lock().unwrap().push(Seen {
@@ -246,6 +256,9 @@ async fn handle(state: Arc<State>, req: http::Request<hyper::body::Incoming>) ->
                 r.times > 0
                     && r.method.as_ref().is_none_or(|m| *m == method)
                     && path.contains(&r.path_contains)
+                    && r.except_user_agent
+                        .as_ref()
+                        .is_none_or(|ua| !user_agent.contains(ua.as_str()))
             })
             .map(|r| {
                 r.times -= 1;
