@@ -16,8 +16,8 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 target="${CARGO_TARGET_DIR:-$repo/target}"
 
-echo "== installing docker-registry and htpasswd (.ci/install-deps)"
-bash .ci/install-deps
+echo "== installing docker-registry and htpasswd (.ci/install-deps --registry-only)"
+bash .ci/install-deps --registry-only
 
 echo "== building signet and the demo (cargo build --release)"
 cargo build --release --locked -p signet -p signet-examples
