@@ -16,18 +16,12 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use signet_azure::HttpTransport;
 
 pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -67,48 +61,19 @@ pub fn sa_token(subject: &str, serial: u32) -> String {
 // ---------------------------------------------------------------------------------------
 // PKI and the server loop
 
-/// One CA and a server certificate for every name the fakes answer to.
+/// One CA and a server certificate for every name the fakes answer to (the testkit's PKI).
 pub struct Pki {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
-    issuer_params: CertificateParams,
-    issuer_key: KeyPair,
 }
 
 impl Pki {
     pub fn new() -> Pki {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::default();
-        ca.distinguished_name
-            .push(DnType::CommonName, "Signet Azure Fakes CA");
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca_cert = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::from_params(&ca, &ca_key);
-        let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(vec![
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-            ENTRA_HOST.to_owned(),
-            VAULT_HOST.to_owned(),
-        ])
-        .unwrap();
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            )
-            .unwrap();
+        let pki =
+            signet_testkit::registry::tls::TestPki::with_server_names(&[ENTRA_HOST, VAULT_HOST]);
         Pki {
-            ca_pem: ca_cert.pem(),
-            server: Arc::new(server),
-            issuer_params: ca,
-            issuer_key: ca_key,
+            ca_pem: pki.ca_pem.clone(),
+            server: pki.server_config(),
         }
     }
 
@@ -207,105 +172,45 @@ pub type Handler = Arc<dyn Fn(Req) -> Resp + Send + Sync>;
 /// Every request every fake got, for "which token went where" checks.
 pub type Log = Arc<Mutex<Vec<Req>>>;
 
-pub struct Server {
-    pub addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+/// A fake's server: the testkit's HTTP server, every request logged as a [`Req`].
+pub type Server = signet_testkit::registry::server::Server;
 
 pub async fn serve(tls: Option<Arc<rustls::ServerConfig>>, log: Log, handler: Handler) -> Server {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else {
-                continue;
-            };
+    use signet_testkit::registry::server::{full, read_body, serve as serve_http};
+    let handler: signet_testkit::registry::server::Handler =
+        Arc::new(move |r: http::Request<hyper::body::Incoming>| {
             let handler = handler.clone();
-            let tls = tls.clone();
             let log = log.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |r: http::Request<Incoming>| {
-                    let handler = handler.clone();
-                    let log = log.clone();
-                    async move {
-                        let (parts, body) = r.into_parts();
-                        let body = body
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let req = Req {
-                            method: parts.method.to_string(),
-                            host: parts
-                                .headers
-                                .get("host")
-                                .and_then(|h| h.to_str().ok())
-                                .unwrap_or("")
-                                .to_owned(),
-                            path: parts.uri.path().to_owned(),
-                            query: parse_form(parts.uri.query().unwrap_or("")),
-                            headers: parts.headers,
-                            body,
-                        };
-                        log.lock().unwrap().push(req.clone());
-                        let resp = handler(req);
-                        let mut b = http::Response::builder().status(resp.status);
-                        for (k, v) in &resp.headers {
-                            b = b.header(k, v);
-                        }
-                        Ok::<_, Infallible>(b.body(Full::new(resp.body)).unwrap())
-                    }
-                });
-                let builder = hyper::server::conn::http1::Builder::new();
-                match tls {
-                    Some(tls) => {
-                        if let Ok(s) = tokio_rustls::TlsAcceptor::from(tls).accept(tcp).await {
-                            let _ = builder.serve_connection(TokioIo::new(s), svc).await;
-                        }
-                    }
-                    None => {
-                        let _ = builder.serve_connection(TokioIo::new(tcp), svc).await;
-                    }
+            Box::pin(async move {
+                let (parts, body) = r.into_parts();
+                let req = Req {
+                    method: parts.method.to_string(),
+                    host: parts
+                        .headers
+                        .get("host")
+                        .and_then(|h| h.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned(),
+                    path: parts.uri.path().to_owned(),
+                    query: parse_form(parts.uri.query().unwrap_or("")),
+                    headers: parts.headers,
+                    body: read_body(body).await,
+                };
+                log.lock().unwrap().push(req.clone());
+                let resp = handler(req);
+                let mut b = http::Response::builder().status(resp.status);
+                for (k, v) in &resp.headers {
+                    b = b.header(k, v);
                 }
-            });
-        }
-    });
-    Server { addr, task }
+                b.body(full(resp.body)).unwrap()
+            })
+        });
+    serve_http(tls, handler).await
 }
 
+/// `application/x-www-form-urlencoded` pairs (`+` is a space), the testkit's decoder.
 pub fn parse_form(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let h = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
-                out.push(u8::from_str_radix(h, 16).unwrap());
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
+    signet_testkit::registry::server::form(s)
 }
 
 // ---------------------------------------------------------------------------------------

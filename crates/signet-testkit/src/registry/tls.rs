@@ -38,6 +38,12 @@ impl Default for TestPki {
 
 impl TestPki {
     pub fn new() -> TestPki {
+        TestPki::with_server_names(&[])
+    }
+
+    /// As [`TestPki::new`], the server certificate also naming `names` (fakes of public
+    /// services reached through pinned addresses, e.g. `login.microsoftonline.com`).
+    pub fn with_server_names(names: &[&str]) -> TestPki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::default();
         ca.distinguished_name = dn("Signet Test Registry CA");
@@ -51,8 +57,9 @@ impl TestPki {
         let issuer = Issuer::from_params(&ca, &ca_key);
 
         let server_key = KeyPair::generate().unwrap();
-        let mut server =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let mut server_names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        server_names.extend(names.iter().map(|n| (*n).to_owned()));
+        let mut server = CertificateParams::new(server_names).unwrap();
         server.distinguished_name = dn("localhost");
         let server_cert = server.signed_by(&server_key, &issuer).unwrap();
 
