@@ -1,12 +1,14 @@
-//! Reading the CLI's inputs: size-bounded files, `--at` instants, `KEY=VALUE` pairs.
+//! Reading the CLI's inputs: size-bounded files (for every command and the OCI-layout reader),
+//! `--at` instants, `KEY=VALUE` pairs.
 
+use std::fmt;
+use std::fs;
+use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::anyhow;
 use signet_notation::Instant;
 use time::format_description::well_known::Rfc3339;
-
-use crate::oci_layout::{read_bounded, ReadError};
 
 /// Largest trust policy document read (1 MiB).
 pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
@@ -43,10 +45,53 @@ pub fn now_or(at: Option<Instant>) -> Instant {
     at.unwrap_or_else(time::OffsetDateTime::now_utc)
 }
 
+/// Why a bounded read failed.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    TooLarge { max: u64 },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::TooLarge { max } => write!(f, "larger than the limit of {max} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads a whole file, failing if it is larger than `max` bytes (without reading more).
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let file = fs::File::open(path).map_err(ReadError::Io)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge { max });
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, b"12345").unwrap();
+        assert_eq!(read_bounded(&p, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_bounded(&p, 4),
+            Err(ReadError::TooLarge { max: 4 })
+        ));
+    }
 
     #[test]
     fn parses_at() {

@@ -13,11 +13,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use signet_notation::descriptor::{digest_matches, parse_digest};
+
+use crate::input::{read_bounded, ReadError};
 
 /// Artifact type (and legacy config media type) of a Notation signature manifest.
 pub const NOTARY_SIGNATURE_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";
@@ -496,37 +497,6 @@ fn ref_name(d: &OciDescriptor) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Why a bounded read failed.
-#[derive(Debug)]
-pub enum ReadError {
-    Io(std::io::Error),
-    TooLarge { max: u64 },
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ReadError::Io(e) => write!(f, "{e}"),
-            ReadError::TooLarge { max } => write!(f, "larger than the limit of {max} bytes"),
-        }
-    }
-}
-
-impl std::error::Error for ReadError {}
-
-/// Reads a whole file, failing if it is larger than `max` bytes (without reading more).
-pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    let file = fs::File::open(path).map_err(ReadError::Io)?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > max {
-        return Err(ReadError::TooLarge { max });
-    }
-    Ok(bytes)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -548,18 +518,6 @@ mod tests {
         assert!(LayoutReference::parse("dir@sha256:abc").is_err());
         assert!(LayoutReference::parse(":v1").is_err());
         assert!(LayoutReference::parse("dir:-bad").is_err());
-    }
-
-    #[test]
-    fn bounded_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        fs::write(&p, b"12345").unwrap();
-        assert_eq!(read_bounded(&p, 5).unwrap(), b"12345");
-        assert!(matches!(
-            read_bounded(&p, 4),
-            Err(ReadError::TooLarge { max: 4 })
-        ));
     }
 
     #[test]
