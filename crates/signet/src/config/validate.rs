@@ -103,6 +103,8 @@ impl Config {
             Some(p) => exist(&mut errors, "trust.storeRoot", p, true),
         }
 
+        let namespaces = self.validate_namespaces(&mut errors, &exist);
+
         let r = &self.registry;
         if let Some(p) = &r.docker_config {
             exist(&mut errors, "registry.dockerConfig", p, false);
@@ -426,6 +428,7 @@ impl Config {
                     },
                     trust_policy: policy,
                     trust_store: store,
+                    namespaces,
                     engine: EngineSettings {
                         registry: self.registry.clone(),
                         max_concurrent_verifications,
@@ -441,6 +444,66 @@ impl Config {
             }
             _ => anyhow::bail!("invalid configuration:\n  {}", errors.join("\n  ")),
         }
+    }
+}
+
+impl Config {
+    /// `namespaces:`: names that Kubernetes accepts, both files of each, a bounded count.
+    fn validate_namespaces(
+        &self,
+        errors: &mut Vec<String>,
+        exist: &dyn Fn(&mut Vec<String>, &str, &Path, bool),
+    ) -> BTreeMap<String, NamespaceTrust> {
+        if self.namespaces.len() > MAX_NAMESPACES {
+            errors.push(format!(
+                "namespaces: {} namespaces have their own trust, at most {MAX_NAMESPACES}; \
+                 give the others the cluster's trust (trust:)",
+                self.namespaces.len()
+            ));
+        }
+        let mut out = BTreeMap::new();
+        for (name, ns) in &self.namespaces {
+            if !signet_server::valid_namespace(name) {
+                errors.push(format!(
+                    "namespaces: {name:?} is not a namespace name (a DNS-1123 label: 1 to 63 \
+                     lowercase letters, digits or '-', starting and ending with a letter or digit)"
+                ));
+                continue;
+            }
+            let key = |field: &str| format!("namespaces.{name}.trust.{field}");
+            match &ns.trust.policy_file {
+                None => errors.push(format!(
+                    "{} is required: the namespace's trust policy (trustpolicy.json)",
+                    key("policyFile")
+                )),
+                Some(p) => exist(errors, &key("policyFile"), p, false),
+            }
+            match &ns.trust.store_root {
+                None => errors.push(format!(
+                    "{} is required: the namespace's trust store directory (x509/TYPE/NAME/)",
+                    key("storeRoot")
+                )),
+                Some(p) => exist(errors, &key("storeRoot"), p, true),
+            }
+            if let (Some(policy), Some(store)) = (&ns.trust.policy_file, &ns.trust.store_root) {
+                if Some(policy) == self.trust.policy_file.as_ref()
+                    && Some(store) == self.trust.store_root.as_ref()
+                {
+                    errors.push(format!(
+                        "namespaces.{name}.trust: the cluster's policy and stores (trust:); \
+                         remove the namespace, it gets the cluster's trust without an entry"
+                    ));
+                }
+                out.insert(
+                    name.clone(),
+                    NamespaceTrust {
+                        trust_policy: policy.clone(),
+                        trust_store: store.clone(),
+                    },
+                );
+            }
+        }
+        out
     }
 }
 
