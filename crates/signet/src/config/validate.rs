@@ -17,6 +17,7 @@ impl Config {
         Ok(VerifySettings {
             trust_policy: settings.trust_policy,
             trust_store: settings.trust_store,
+            namespaces: settings.namespaces,
             engine: settings.engine,
         })
     }
@@ -519,5 +520,7 @@ enum Purpose {
 pub struct VerifySettings {
     pub trust_policy: PathBuf,
     pub trust_store: PathBuf,
+    /// Namespaces with a trust configuration of their own (`signet audit` applies them).
+    pub namespaces: BTreeMap<String, NamespaceTrust>,
     pub engine: EngineSettings,
 }
