@@ -453,7 +453,7 @@ impl Config {
     fn validate_namespaces(
         &self,
         errors: &mut Vec<String>,
-        exist: &dyn Fn(&mut Vec<String>, &str, &Path, bool),
+        exist: &azure::ExistCheck<'_>,
     ) -> BTreeMap<String, NamespaceTrust> {
         if self.namespaces.len() > MAX_NAMESPACES {
             errors.push(format!(
