@@ -130,6 +130,9 @@ pub struct EngineVerifier {
     policy: PathBuf,
     store_root: PathBuf,
     engine: ArcSwapOption<Engine>,
+    /// When set, the engine is built as its sibling (see [`Engine::sibling`]): one registry
+    /// client, tag cache, permit pool and envelope budget for several trust configurations.
+    shared: Option<Arc<Engine>>,
     state: Mutex<TrustState>,
     /// Trust stores kept in memory (e.g. from Key Vault), joined to the file stores.
     extra_stores: Mutex<Arc<Vec<TrustStore>>>,
@@ -146,11 +149,33 @@ struct TrustState {
 impl EngineVerifier {
     /// Builds the verifier and tries a first load (its failure is kept: see [`Self::last_error`]).
     pub fn new(config: EngineConfig, policy: PathBuf, store_root: PathBuf) -> Self {
+        Self::build(config, policy, store_root, None)
+    }
+
+    /// Like [`Self::new`], with the engine built as a sibling of `shared` (which supplies
+    /// the registry client, tag cache, permits and budgets; `config` the verdict cache's
+    /// settings).
+    pub fn with_shared(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        shared: Arc<Engine>,
+    ) -> Self {
+        Self::build(config, policy, store_root, Some(shared))
+    }
+
+    fn build(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        shared: Option<Arc<Engine>>,
+    ) -> Self {
         let v = EngineVerifier {
             config,
             policy,
             store_root,
             engine: ArcSwapOption::empty(),
+            shared,
             state: Mutex::new(TrustState::default()),
             extra_stores: Mutex::new(Arc::new(Vec::new())),
         };
@@ -218,9 +243,16 @@ impl EngineVerifier {
                         engine.set_trust(snapshot);
                         Ok(())
                     }
-                    None => Engine::new(self.config.clone(), snapshot)
-                        .map(|e| self.engine.store(Some(Arc::new(e))))
-                        .map_err(|e| format!("verification engine not built: {e}")),
+                    None => match &self.shared {
+                        Some(shared) => {
+                            let e = shared.sibling(&self.config, snapshot);
+                            self.engine.store(Some(Arc::new(e)));
+                            Ok(())
+                        }
+                        None => Engine::new(self.config.clone(), snapshot)
+                            .map(|e| self.engine.store(Some(Arc::new(e))))
+                            .map_err(|e| format!("verification engine not built: {e}")),
+                    },
                 });
         match result {
             Ok(()) => {
@@ -320,9 +352,10 @@ impl ImageVerifier for EngineVerifier {
 ///
 /// Each trust configuration has its own engine, so its verdict cache holds only verdicts
 /// reached under that configuration: one namespace's verdict can never answer another's
-/// (the cache key is, in effect, (trust configuration, image)). Registry credentials (and
-/// the ACR token source behind them) are shared through the cloned [`EngineConfig`]; the
-/// registry connections, tag resolutions and concurrency permits are per engine.
+/// (the cache key is, in effect, (trust configuration, image)). Built with
+/// [`NamespacedVerifier::build`], the engines are siblings ([`Engine::sibling`]): one
+/// registry client (connections, tokens, body budget), tag cache, permit pool, envelope
+/// budget and CRL cache for all, so the process-wide bounds do not grow with namespaces.
 #[derive(Debug)]
 pub struct NamespacedVerifier {
     cluster: Arc<EngineVerifier>,
@@ -330,6 +363,39 @@ pub struct NamespacedVerifier {
 }
 
 impl NamespacedVerifier {
+    /// One engine per trust configuration, all siblings of one engine that holds the
+    /// shared parts (and verifies nothing itself). `namespaces`: name → (policy, store root).
+    pub fn build(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        namespaces: impl IntoIterator<Item = (String, PathBuf, PathBuf)>,
+    ) -> Result<Self, String> {
+        let nothing_trusted = TrustSnapshot::from_document(
+            signet_notation::policy::TrustPolicyDocument {
+                version: "1.0".into(),
+                statements: Vec::new(),
+            },
+            std::path::Path::new(""),
+            0,
+        );
+        let shared = Arc::new(
+            Engine::new(config.clone(), nothing_trusted)
+                .map_err(|e| format!("verification engine not built: {e}"))?,
+        );
+        let namespaces = namespaces
+            .into_iter()
+            .map(|(ns, policy, store)| {
+                let v = EngineVerifier::with_shared(config.clone(), policy, store, shared.clone());
+                (ns, Arc::new(v))
+            })
+            .collect();
+        let cluster = Arc::new(EngineVerifier::with_shared(
+            config, policy, store_root, shared,
+        ));
+        Ok(NamespacedVerifier::new(cluster, namespaces))
+    }
+
     /// `namespaces`: the namespaces with a trust configuration of their own.
     pub fn new(
         cluster: Arc<EngineVerifier>,
@@ -487,7 +553,8 @@ fn add_stats(total: &mut EngineStats, s: &EngineStats) {
     total.resolve_cache_misses += s.resolve_cache_misses;
     total.verdict_cache_entries += s.verdict_cache_entries;
     total.in_flight += s.in_flight;
-    total.registry_requests += s.registry_requests;
+    // One registry client for all (siblings): each engine reports its total.
+    total.registry_requests = total.registry_requests.max(s.registry_requests);
     for (op, h) in &s.registry_latency {
         let t = total.registry_latency.entry(op).or_default();
         if t.buckets.len() < h.buckets.len() {

@@ -167,6 +167,15 @@ async fn one_image_under_each_namespace_trust() {
         }
         assert_eq!(items[0]["value"]["digest"], by_a.digest.as_str());
         assert_eq!(items[1]["value"]["digest"], by_a.digest.as_str());
+        if round == 0 {
+            // The engines share one tag cache (resolution does not depend on trust): each
+            // tag was resolved once for the three trust configurations.
+            let (_, text) = probe(probes, "/metrics").await;
+            assert!(
+                text.contains("signet_resolve_cache_misses_total 2\n"),
+                "{text}"
+            );
+        }
     }
 
     // Malformed namespaced keys: the contract's invalid-reference item error; the others

@@ -162,29 +162,24 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        // One engine per trust configuration (see `NamespacedVerifier`); the registry
-        // settings and credentials are the cluster's for all.
-        let namespaces: std::collections::BTreeMap<_, _> = settings
-            .namespaces
-            .iter()
-            .map(|(ns, trust)| {
-                let v = Arc::new(signet_server::EngineVerifier::new(
-                    engine_config.clone(),
-                    trust.trust_policy.clone(),
-                    trust.trust_store.clone(),
-                ));
-                (ns.clone(), v)
-            })
-            .collect();
-        let verifier = Arc::new(signet_server::EngineVerifier::new(
-            engine_config,
-            settings.trust_policy.clone(),
-            settings.trust_store.clone(),
-        ));
-        let scoped = Arc::new(signet_server::NamespacedVerifier::new(
-            verifier.clone(),
-            namespaces,
-        ));
+        // One engine per trust configuration (the cluster's, each namespace's), sharing the
+        // registry client, caches of trust-independent answers and the budgets.
+        let scoped = Arc::new(
+            signet_server::NamespacedVerifier::build(
+                engine_config,
+                settings.trust_policy.clone(),
+                settings.trust_store.clone(),
+                settings.namespaces.iter().map(|(ns, trust)| {
+                    (
+                        ns.clone(),
+                        trust.trust_policy.clone(),
+                        trust.trust_store.clone(),
+                    )
+                }),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        let verifier = scoped.cluster().clone();
         let mut key_vault_refresh = None;
         if let Some(kv) = settings
             .azure

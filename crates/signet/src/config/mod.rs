@@ -233,8 +233,8 @@ pub struct TrustConfig {
     pub store_root: Option<PathBuf>,
 }
 
-/// How many namespaces may have a trust configuration of their own: each has its own
-/// verification engine (caches, registry connections), so the number is bounded.
+/// How many namespaces may have a trust configuration of their own: each has a verdict
+/// cache of its own (up to the engine's `max_cache_entries`), so the number is bounded.
 pub const MAX_NAMESPACES: usize = 64;
 
 /// `namespaces.NAME:` — one namespace's own settings.
