@@ -87,8 +87,9 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         at: None,
         user_metadata: BTreeMap::new(),
     })?;
-    // The namespaces with trust of their own that have images to verify. Key Vault stores
-    // belong to the cluster's trust only (and are not fetched by an audit anyway).
+    // The namespaces with trust of their own that have images to verify, each with an
+    // engine sharing the cluster engine's registry client, tag cache and budgets. Key Vault
+    // stores belong to the cluster's trust only (and are not fetched by an audit anyway).
     let namespace_settings = setup.engine.clone().map(|mut e| {
         if let Some(a) = e.azure.as_mut() {
             a.key_vault = None;
@@ -101,19 +102,22 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             continue;
         }
         let trust = &setup.namespaces[ns];
-        let engine = engine_setup::build(EngineOptions {
-            trust_policy: &trust.trust_policy,
-            trust_store: &trust.trust_store,
-            settings: namespace_settings.as_ref(),
-            registry_flags: &RegistryFlags {
-                announce: false,
-                ..registry_flags.clone()
+        let engine = engine_setup::build_sibling(
+            &built.engine,
+            EngineOptions {
+                trust_policy: &trust.trust_policy,
+                trust_store: &trust.trust_store,
+                settings: namespace_settings.as_ref(),
+                registry_flags: &RegistryFlags {
+                    announce: false,
+                    ..registry_flags.clone()
+                },
+                at: None,
+                user_metadata: BTreeMap::new(),
             },
-            at: None,
-            user_metadata: BTreeMap::new(),
-        })
+        )
         .with_context(|| format!("namespaces.{ns}.trust"))?;
-        namespace_engines.insert(ns.to_owned(), engine.engine);
+        namespace_engines.insert(ns.to_owned(), engine);
     }
     let runtime = engine_setup::runtime()?;
     let progress = std::io::stderr().is_terminal();
