@@ -163,6 +163,15 @@ def definition(template_info):
                     },
                     "defaultValue": "signet",
                 },
+                "namespacedKeys": {
+                    "type": "Boolean",
+                    "metadata": {
+                        "displayName": "Namespaced trust",
+                        "description": "Send images as '[NAMESPACE]IMAGE' so Signet verifies each under its namespace's trust configuration (the cluster's when the namespace has none).",
+                    },
+                    "allowedValues": [True, False],
+                    "defaultValue": False,
+                },
             },
             "policyRule": {
                 "if": {
@@ -186,6 +195,7 @@ def definition(template_info):
                             "requireDigest": "[parameters('requireDigest')]",
                             "minimumLevel": "[parameters('minimumLevel')]",
                             "provider": "[parameters('provider')]",
+                            "namespacedKeys": "[parameters('namespacedKeys')]",
                         },
                     },
                 },

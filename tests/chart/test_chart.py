@@ -386,6 +386,7 @@ def test_policy_objects():
     constraint = only(objects, "SignetVerifiedImages")
     assert constraint["spec"]["parameters"] == {
         "provider": "signet", "requireDigest": False, "minimumLevel": "permissive", "excludedImages": [],
+        "namespacedKeys": False,
     }
     assert constraint["spec"]["match"]["excludedNamespaces"] == ["kube-system", "gatekeeper-system"]
     assert constraint["spec"]["match"]["kinds"] == [{"apiGroups": [""], "kinds": ["Pod"]}]
@@ -536,13 +537,15 @@ def test_policy_parameters_follow_the_values():
     })
     params = only(objects, "SignetVerifiedImages")["spec"]["parameters"]
     assert params == {"provider": "signet-prod", "requireDigest": True, "minimumLevel": "strict",
-                      "excludedImages": ["myreg.azurecr.io*"]}
+                      "namespacedKeys": False, "excludedImages": ["myreg.azurecr.io*"]}
     only(objects, "Provider", "signet-prod")
     # Every parameter the constraint sets is one the template declares.
     template = only(objects, "ConstraintTemplate")
     declared = template["spec"]["crd"]["spec"]["validation"]["openAPIV3Schema"]["properties"]
     assert set(params) <= set(declared), (params, declared)
     expect_schema_rejection({"policy": {"minimumLevel": "Audit"}}, "minimumLevel")
+    objects, _ = render({"policy": {"enabled": True, "namespacedKeys": True}})
+    assert only(objects, "SignetVerifiedImages")["spec"]["parameters"]["namespacedKeys"] is True
 
 
 def test_timeouts_nest():
@@ -766,6 +769,76 @@ def test_generated_ca_and_the_gitops_paths():
     assert "GitOps" in readme and "existingSecret" in readme and "certManager" in readme
 
 
+def team_policy(name):
+    return {"version": "1.0", "trustPolicies": [{
+        "name": name, "registryScopes": [f"myreg.azurecr.io/{name}/app"],
+        "signatureVerification": {"level": "strict"}, "trustStores": [f"ca:{name}"],
+        "trustedIdentities": ["*"]}]}
+
+
+def namespaces_values():
+    return {
+        "policy": {"enabled": True, "namespacedKeys": True},
+        "namespaces": {
+            "team-a": {"trustPolicy": team_policy("team-a"),
+                       "trustStore": {"ca": {"team-a": {"root.pem": TEST_CA}},
+                                      "tsa": {"tsa": {"tsa.pem": TEST_CA}}}},
+            "team-b": {"trustPolicy": team_policy("team-b")},
+        },
+    }
+
+
+def test_namespaced_trust_is_mounted_as_directories_and_configured():
+    objects, _ = render(namespaces_values())
+    validate_k8s(objects)
+    config, _ = config_of(objects)
+    assert config["namespaces"] == {
+        ns: {"trust": {"policyFile": f"/etc/signet/namespaces/{ns}/policy/trustpolicy.json",
+                       "storeRoot": f"/etc/signet/namespaces/{ns}/truststore"}}
+        for ns in ["team-a", "team-b"]
+    }, config["namespaces"]
+    mounts = mounted_paths(objects)
+    for ns in ["team-a", "team-b"]:
+        trust = config["namespaces"][ns]["trust"]
+        policy_dir = str(pathlib.PurePosixPath(trust["policyFile"]).parent)
+        for path in [policy_dir, trust["storeRoot"]]:
+            volume, mount = mounts[path]
+            # Directories, never subPath: a changed ConfigMap reaches the pod and is reloaded.
+            assert "subPath" not in mount and mount["readOnly"] is True, mount
+        policy_cm = only(objects, "ConfigMap", f"signet-ns-{ns}-policy")
+        assert mounts[policy_dir][0]["configMap"]["name"] == policy_cm["metadata"]["name"]
+        assert json.loads(policy_cm["data"]["trustpolicy.json"]) == team_policy(ns)
+    store_volume, _ = mounts["/etc/signet/namespaces/team-a/truststore"]
+    store_cm = only(objects, "ConfigMap", "signet-ns-team-a-truststore")
+    assert store_volume["configMap"]["name"] == "signet-ns-team-a-truststore"
+    assert sorted((i["key"], i["path"]) for i in store_volume["configMap"]["items"]) == [
+        ("ca.team-a.root.pem", "x509/ca/team-a/root.pem"),
+        ("tsa.tsa.tsa.pem", "x509/tsa/tsa/tsa.pem"),
+    ]
+    assert store_cm["data"]["ca.team-a.root.pem"].startswith("-----BEGIN CERTIFICATE-----")
+    # A namespace without stores still gets its (empty) store directory.
+    assert not only(objects, "ConfigMap", "signet-ns-team-b-truststore").get("data")
+    # Without namespaces nothing of the kind is rendered.
+    objects, _ = render()
+    config, _ = config_of(objects)
+    assert "namespaces" not in config
+    assert not [o for o in objects if "-ns-" in o["metadata"]["name"]]
+
+
+def test_namespaced_trust_values_are_checked_by_the_schema():
+    expect_schema_rejection({"namespaces": {"Team_A": {"trustPolicy": team_policy("a")}}}, "Team_A")
+    expect_schema_rejection({"namespaces": {"team-a": {"trustStore": {}}}}, "trustPolicy")
+    expect_schema_rejection({"namespaces": {"team-a": {"trustPolicy": team_policy("a"), "keyVault": {}}}},
+                            "keyVault")
+    expect_schema_rejection(
+        {"namespaces": {"team-a": {"trustPolicy": team_policy("a"),
+                                   "trustStore": {"ca": {"a": {"root.pem": "not a certificate"}}}}}},
+        "BEGIN CERTIFICATE")
+    many = {f"ns{i}": {"trustPolicy": team_policy("a")} for i in range(65)}
+    expect_schema_rejection({"namespaces": many}, "namespaces")
+    expect_schema_rejection({"policy": {"namespacedKeys": "yes"}}, "namespacedKeys")
+
+
 CONFIG_SCENARIOS = {
     "default": lambda: {},
     "aks": lambda: AKS_VALUES,
@@ -783,6 +856,7 @@ CONFIG_SCENARIOS = {
         "gatekeeper": {"clientCA": {"enabled": False}},
         "registry": {"dockerConfigSecret": "pull", "caCertificates": TEST_CA, "plainHttp": ["registry.local:5000"]},
     },
+    "namespaces": namespaces_values,
 }
 
 

@@ -170,6 +170,17 @@ pub fn evaluate(
     parameters: &Json,
     external: &ExternalData,
 ) -> Result<Vec<Violation>> {
+    evaluate_review(object, parameters, external, None)
+}
+
+/// [`evaluate`] with the admission request's `namespace` (Gatekeeper's review carries it for
+/// namespaced objects; its audit reviews carry only the object).
+pub fn evaluate_review(
+    object: &Json,
+    parameters: &Json,
+    external: &ExternalData,
+    namespace: Option<&str>,
+) -> Result<Vec<Violation>> {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(true);
     engine.add_policy("template.rego".to_owned(), template_rego()?)?;
@@ -188,7 +199,7 @@ pub fn evaluate(
             regorus::Value::from_json_str(&answer.to_string())
         }),
     )?;
-    let input = json!({
+    let mut input = json!({
         "review": {
             "kind": {"group": "", "version": "v1", "kind": object["kind"]},
             "operation": "CREATE",
@@ -196,6 +207,9 @@ pub fn evaluate(
         },
         "parameters": parameters,
     });
+    if let Some(ns) = namespace {
+        input["review"]["namespace"] = json!(ns);
+    }
     engine.set_input(regorus::Value::from_json_str(&input.to_string())?);
     let result = engine.eval_rule("data.signetverifiedimages.violation".to_owned())?;
     let result: Json = serde_json::from_str(&result.to_json_str()?)?;

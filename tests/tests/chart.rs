@@ -90,6 +90,7 @@ fn rendered_configs_are_accepted_by_signet() {
         "walkthrough",
         "revocation-off",
         "cert-manager-no-client-ca",
+        "namespaces",
     ] {
         let path = dir.path().join(format!("{name}.yaml"));
         let config = signet::config::load(&path)
@@ -164,4 +165,13 @@ fn rendered_configs_are_accepted_by_signet() {
         vec!["registry.local:5000".to_owned()]
     );
     assert!(cm.engine.registry.docker_config.is_some());
+
+    let (_, namespaced) = &checked[5];
+    assert!(default.namespaces.is_empty());
+    let names: Vec<&str> = namespaced.namespaces.keys().map(String::as_str).collect();
+    assert_eq!(names, ["team-a", "team-b"]);
+    assert_eq!(
+        namespaced.namespaces["team-a"].trust_store,
+        std::path::Path::new("/etc/signet/namespaces/team-a/truststore")
+    );
 }

@@ -674,3 +674,127 @@ fn provider_name_follows_the_parameter() {
     assert_eq!(external.calls()[0]["provider"], "signet");
     assert_denied(&violations, SIGNED, &["system error"]);
 }
+
+fn pod_in(namespace: Option<&str>, images: &[&str]) -> Json {
+    let mut p = pod(images, &[], &[]);
+    match namespace {
+        Some(ns) => p["metadata"]["namespace"] = json!(ns),
+        None => {
+            p["metadata"].as_object_mut().unwrap().remove("namespace");
+        }
+    }
+    p
+}
+
+fn namespaced() -> Json {
+    json!({"namespacedKeys": true})
+}
+
+#[test]
+fn namespaced_keys_are_sent_and_answers_read_by_them() {
+    let a_signed = format!("[team-a]{SIGNED}");
+    let a_unsigned = format!("[team-a]{UNSIGNED}");
+    let answer = Answer::Provider(provider_response(vec![
+        verified_item(&a_signed),
+        unverified_item(&a_unsigned, "UNTRUSTED_SIGNER"),
+    ]));
+    let (violations, external) = run_with(
+        &pod_in(Some("team-a"), &[SIGNED, UNSIGNED]),
+        &namespaced(),
+        answer,
+    );
+    assert_eq!(sent_keys(&external), vec![a_signed, a_unsigned]);
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    // Messages and details name the image as written in the pod spec.
+    assert_denied(
+        &violations,
+        &format!("image {UNSIGNED} denied"),
+        &["UNTRUSTED_SIGNER"],
+    );
+    assert_eq!(violations[0].details["image"], UNSIGNED);
+}
+
+#[test]
+fn answers_under_plain_keys_do_not_count_for_namespaced_ones() {
+    // A Signet (or a cache) answering the bare images: no verdict for the keys sent.
+    let answer = Answer::Provider(provider_response(vec![verified_item(SIGNED)]));
+    let (violations, _) = run_with(&pod_in(Some("team-a"), &[SIGNED]), &namespaced(), answer);
+    assert_denied(&violations, SIGNED, &["returned no verdict"]);
+    // And the other way round: another namespace's verdict answers nothing here.
+    let answer = Answer::Cached(items_by_key(&provider_response(vec![verified_item(
+        &format!("[team-b]{SIGNED}"),
+    )])));
+    let (violations, _) = run_with(&pod_in(Some("team-a"), &[SIGNED]), &namespaced(), answer);
+    assert_denied(&violations, SIGNED, &["returned no verdict"]);
+}
+
+#[test]
+fn the_admission_requests_namespace_comes_first() {
+    let key = format!("[team-b]{SIGNED}");
+    let external = ExternalData::new(Answer::Provider(provider_response(vec![verified_item(
+        &key,
+    )])));
+    let violations = signet_deploy_tests::evaluate_review(
+        &pod_in(None, &[SIGNED]),
+        &namespaced(),
+        &external,
+        Some("team-b"),
+    )
+    .unwrap();
+    assert_eq!(violations, vec![]);
+    assert_eq!(sent_keys(&external), vec![key]);
+}
+
+#[test]
+fn no_namespace_with_namespaced_keys_is_denied_without_a_call() {
+    let (violations, external) = run_with(
+        &pod_in(None, &[SIGNED, "docker.io/library/busybox:1"]),
+        &json!({"namespacedKeys": true, "excludedImages": ["docker.io/*"]}),
+        Answer::Provider(provider_fixture("verified").unwrap()),
+    );
+    assert!(external.calls().is_empty(), "{:?}", external.calls());
+    assert_eq!(violations.len(), 1, "{violations:#?}");
+    assert_denied(&violations, SIGNED, &["names no namespace"]);
+    assert_eq!(violations[0].details["code"], "NO_NAMESPACE");
+}
+
+#[test]
+fn namespaced_keys_keep_failing_closed() {
+    let key = format!("[team-a]{SIGNED}");
+    // An item error (e.g. a namespace Signet refused): denied, naming the image.
+    let answer = Answer::Provider(provider_response(vec![json!({
+        "key": key, "error": "INVALID_REFERENCE: key is not a namespace name"})]));
+    let (violations, _) = run_with(&pod_in(Some("team-a"), &[SIGNED]), &namespaced(), answer);
+    assert_denied(
+        &violations,
+        &format!("image {SIGNED} denied"),
+        &["could not process", "not a namespace name"],
+    );
+    // A system error denies every image sent.
+    let answer = Answer::Provider(json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderResponse",
+        "response": {"items": [], "systemError": "request deadline exceeded"}}));
+    let (violations, _) = run_with(
+        &pod_in(Some("team-a"), &[SIGNED, UNSIGNED]),
+        &namespaced(),
+        answer,
+    );
+    assert_denied(
+        &violations,
+        &format!("image {SIGNED} denied"),
+        &["system error"],
+    );
+    assert_denied(
+        &violations,
+        &format!("image {UNSIGNED} denied"),
+        &["system error"],
+    );
+    // requireDigest looks at the image, not the key.
+    let answer = Answer::Provider(provider_response(vec![verified_item(&key)]));
+    let (violations, _) = run_with(
+        &pod_in(Some("team-a"), &[SIGNED]),
+        &json!({"namespacedKeys": true, "requireDigest": true}),
+        answer,
+    );
+    assert_denied(&violations, SIGNED, &["not pinned"]);
+}

@@ -86,6 +86,15 @@ tls:
 trust:
   policyFile: /etc/signet/trustpolicy.json
   storeRoot: /etc/signet/truststore
+{{- with .Values.namespaces }}
+namespaces:
+  {{- range $ns, $_ := . }}
+  {{ $ns }}:
+    trust:
+      policyFile: /etc/signet/namespaces/{{ $ns }}/policy/trustpolicy.json
+      storeRoot: /etc/signet/namespaces/{{ $ns }}/truststore
+  {{- end }}
+{{- end }}
 registry:
   {{- if .Values.registry.dockerConfigSecret }}
   dockerConfig: /etc/signet/docker/config.json

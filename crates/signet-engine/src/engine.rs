@@ -63,9 +63,9 @@ pub struct Engine {
     trust: RwLock<Arc<TrustSnapshot>>,
     verdicts: Cache<VerdictKey, Arc<ImageVerdict>>,
     resolved: Cache<ResolveKey, Descriptor>,
-    permits: Semaphore,
+    permits: Arc<Semaphore>,
     /// KiB of signature envelopes fetched and being verified, process-wide.
-    envelope_bytes: Semaphore,
+    envelope_bytes: Arc<Semaphore>,
     fixed_time: Option<time::OffsetDateTime>,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
     revocation: Option<Arc<HttpRevocationSource>>,
@@ -133,8 +133,8 @@ impl Engine {
             trust: RwLock::new(Arc::new(trust)),
             verdicts,
             resolved,
-            permits: Semaphore::new(config.max_concurrent_verifications),
-            envelope_bytes: Semaphore::new(envelope_kib),
+            permits: Arc::new(Semaphore::new(config.max_concurrent_verifications)),
+            envelope_bytes: Arc::new(Semaphore::new(envelope_kib)),
             fixed_time: config.fixed_time,
             user_metadata: Arc::new(config.user_metadata),
             revocation: config
@@ -142,6 +142,33 @@ impl Engine {
                 .map(|c| Arc::new(HttpRevocationSource::new(c))),
             counters: Counters::default(),
         })
+    }
+
+    /// An engine for another trust configuration (a namespace's) that shares this one's
+    /// trust-independent parts: the registry client (connections, tokens, body budget), tag
+    /// resolutions, concurrency permits, the envelope budget and the CRL cache, so the
+    /// process-wide bounds hold for both. Its verdict cache is its own: a verdict reached
+    /// under one trust configuration never answers for another. Takes the verdict cache's
+    /// size and lifetimes, `fixed_time` and `user_metadata` from `config`.
+    pub fn sibling(&self, config: &EngineConfig, trust: TrustSnapshot) -> Engine {
+        Engine {
+            client: self.client.clone(),
+            trust: RwLock::new(Arc::new(trust)),
+            verdicts: Cache::builder()
+                .max_capacity(config.max_cache_entries)
+                .expire_after(VerdictExpiry {
+                    success: config.success_ttl,
+                    failure: config.failure_ttl,
+                })
+                .build(),
+            resolved: self.resolved.clone(),
+            permits: self.permits.clone(),
+            envelope_bytes: self.envelope_bytes.clone(),
+            fixed_time: config.fixed_time,
+            user_metadata: Arc::new(config.user_metadata.clone()),
+            revocation: self.revocation.clone(),
+            counters: Counters::default(),
+        }
     }
 
     /// Swaps in new trust material atomically. Cached verdicts and resolutions are dropped:

@@ -235,10 +235,16 @@ impl App {
             .into_iter()
             .filter(|i| !self.admission.image_excluded(i))
             .collect();
+        // The object's namespace chooses the trust configuration, as a namespaced key would.
+        let trust_namespace: Option<std::sync::Arc<str>> =
+            (!namespace.is_empty()).then(|| namespace.as_str().into());
         let results = self
-            .run_keys(&images, deadline, |v, key, d| async move {
-                let t = std::time::Instant::now();
-                (v.verify(&key, d).await, t.elapsed())
+            .run_keys(&images, deadline, |v, key, d| {
+                let ns = trust_namespace.clone();
+                async move {
+                    let t = std::time::Instant::now();
+                    (v.verify_in(ns.as_deref(), &key, d).await, t.elapsed())
+                }
             })
             .await;
         let mut failures = Vec::new();

@@ -2,10 +2,12 @@
 //!
 //! - [`app`]: limits, the entry point (access log, request metrics), bodies, probes, `/metrics`;
 //! - `routing`: the endpoint enum and the one refusal type, turned into an answer in one place;
+//! - [`keys`]: provider keys, plain or namespaced (`[NAMESPACE]IMAGE`);
 //! - `provider`: `POST /v1/verify` and `/v1/mutate` (one per-key loop for both);
 //! - [`admission`]: `POST /v1/admit`: which images a workload runs, exclusions, allow/deny;
 //! - [`protocol`]: Gatekeeper and Kubernetes JSON;
-//! - [`verifier`]: the [`ImageVerifier`] seam and [`EngineVerifier`] (the real pipeline);
+//! - [`verifier`]: the [`ImageVerifier`] seam, [`EngineVerifier`] (the real pipeline) and
+//!   [`NamespacedVerifier`] (trust per namespace);
 //! - [`tls`]: TLS 1.3 + client certificates, reloadable;
 //! - [`reload`]: directory watching (Kubernetes `..data` swaps), fingerprints, debounce;
 //! - [`metrics`](crate::metrics): Prometheus; [`scrape`]: what is read from snapshots at scrape time;
@@ -15,6 +17,7 @@
 
 pub mod admission;
 pub mod app;
+pub mod keys;
 pub mod metrics;
 mod peers;
 pub mod protocol;
@@ -28,8 +31,11 @@ pub mod verifier;
 
 pub use admission::AdmissionSettings;
 pub use app::{App, Limits};
+pub use keys::{split_key, valid_namespace, ProviderKey};
 pub use reload::{ReloadSettings, Reloadable};
 pub use scrape::TrustRefreshStats;
 pub use server::{Server, ServerSettings};
 pub use tls::{LiveTls, TlsSettings};
-pub use verifier::{BoxFuture, EngineVerifier, ImageVerifier, TrustedCertificate};
+pub use verifier::{
+    BoxFuture, EngineVerifier, ImageVerifier, NamespacedVerifier, TrustedCertificate,
+};

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::app::{App, Handled, Outcome};
+use crate::keys::{split_key, ProviderKey};
 use crate::protocol::{
     Item, LoggedCheck, ProviderRequest, ProviderResponse, ValueError, VerifyValue,
     PROVIDER_API_VERSION,
@@ -189,7 +190,10 @@ impl App {
             if index.contains_key(k.as_str()) || malformed.contains_key(k.as_str()) {
                 continue;
             }
-            match signet_registry::Reference::parse(k) {
+            let parsed = split_key(k).and_then(|key| {
+                signet_registry::Reference::parse(key.image).map_err(|e| e.to_string())
+            });
+            match parsed {
                 Ok(_) => {
                     index.insert(k, distinct.len());
                     distinct.push(k.clone());
@@ -203,10 +207,15 @@ impl App {
         let results = self
             .run_keys(&distinct, deadline, |v, key, d| async move {
                 let t = std::time::Instant::now();
+                // Checked above; a namespace chooses the trust, and pinning needs none.
+                let ProviderKey { namespace, image } = split_key(&key).unwrap_or(ProviderKey {
+                    namespace: None,
+                    image: &key,
+                });
                 let answer = if mutate {
-                    KeyAnswer::Pinned(v.pin(&key, d).await)
+                    KeyAnswer::Pinned(v.pin(image, d).await)
                 } else {
-                    let verdict = v.verify(&key, d).await;
+                    let verdict = v.verify_in(namespace, image, d).await;
                     KeyAnswer::Verdict(verdict, now_rfc3339())
                 };
                 (answer, t.elapsed())

@@ -164,13 +164,19 @@ impl<'a> Exposition<'a> {
              of the certificates with the same subject in a store)",
         );
         for c in certs {
+            // Namespaces come from the configuration, so the label stays bounded; the
+            // cluster's stores carry none (as before namespaced trust existed).
+            let mut labels = vec![
+                ("store_type", c.store_type),
+                ("store", c.store.as_str()),
+                ("subject", c.subject.as_str()),
+            ];
+            if let Some(ns) = &c.namespace {
+                labels.push(("namespace", ns.as_str()));
+            }
             self.sample(
                 "trust_certificate_expiry_timestamp_seconds",
-                &[
-                    ("store_type", c.store_type),
-                    ("store", &c.store),
-                    ("subject", &c.subject),
-                ],
+                &labels,
                 c.not_after_unix,
             );
         }
@@ -244,6 +250,7 @@ mod tests {
             store: "acme".into(),
             subject: "CN=a \"quoted\" \\ name,O=Acme".into(),
             not_after_unix: 1_900_000_000,
+            namespace: None,
         }]);
         e.trust_refresh(&[("keyvault", &stats)]);
         assert!(out.contains(

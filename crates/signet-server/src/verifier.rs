@@ -24,8 +24,21 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Verification as the server sees it. Implementations must answer by `deadline` (the
 /// server also cuts a key off there and answers `TIMEOUT` for it).
 pub trait ImageVerifier: Send + Sync + 'static {
-    /// The verdict for one image reference (as written in the pod spec).
+    /// The verdict for one image reference (as written in the pod spec), under the
+    /// cluster's trust configuration.
     fn verify<'a>(&'a self, image: &'a str, deadline: Instant) -> BoxFuture<'a, ImageVerdict>;
+    /// The verdict for one image under the trust configuration of `namespace` when one is
+    /// configured, else the cluster's (the contract's namespaced keys, `[NAMESPACE]IMAGE`).
+    /// Verifiers without per-namespace trust use the cluster's for every namespace.
+    fn verify_in<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, ImageVerdict> {
+        let _ = namespace;
+        self.verify(image, deadline)
+    }
     /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`.
     fn pin<'a>(
         &'a self,
@@ -62,6 +75,8 @@ pub struct TrustedCertificate {
     pub subject: String,
     /// `notAfter`, Unix time.
     pub not_after_unix: i64,
+    /// The namespace whose trust configuration holds the store; `None`: the cluster's.
+    pub namespace: Option<String>,
 }
 
 /// Every certificate of every store the trust policy's statements use, one per (store,
@@ -98,6 +113,7 @@ fn trusted_certificates(trust: &TrustSnapshot) -> Vec<TrustedCertificate> {
                 store,
                 subject,
                 not_after_unix,
+                namespace: None,
             },
         )
         .collect()
@@ -114,6 +130,9 @@ pub struct EngineVerifier {
     policy: PathBuf,
     store_root: PathBuf,
     engine: ArcSwapOption<Engine>,
+    /// When set, the engine is built as its sibling (see [`Engine::sibling`]): one registry
+    /// client, tag cache, permit pool and envelope budget for several trust configurations.
+    shared: Option<Arc<Engine>>,
     state: Mutex<TrustState>,
     /// Trust stores kept in memory (e.g. from Key Vault), joined to the file stores.
     extra_stores: Mutex<Arc<Vec<TrustStore>>>,
@@ -130,11 +149,33 @@ struct TrustState {
 impl EngineVerifier {
     /// Builds the verifier and tries a first load (its failure is kept: see [`Self::last_error`]).
     pub fn new(config: EngineConfig, policy: PathBuf, store_root: PathBuf) -> Self {
+        Self::build(config, policy, store_root, None)
+    }
+
+    /// Like [`Self::new`], with the engine built as a sibling of `shared` (which supplies
+    /// the registry client, tag cache, permits and budgets; `config` the verdict cache's
+    /// settings).
+    pub fn with_shared(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        shared: Arc<Engine>,
+    ) -> Self {
+        Self::build(config, policy, store_root, Some(shared))
+    }
+
+    fn build(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        shared: Option<Arc<Engine>>,
+    ) -> Self {
         let v = EngineVerifier {
             config,
             policy,
             store_root,
             engine: ArcSwapOption::empty(),
+            shared,
             state: Mutex::new(TrustState::default()),
             extra_stores: Mutex::new(Arc::new(Vec::new())),
         };
@@ -202,9 +243,16 @@ impl EngineVerifier {
                         engine.set_trust(snapshot);
                         Ok(())
                     }
-                    None => Engine::new(self.config.clone(), snapshot)
-                        .map(|e| self.engine.store(Some(Arc::new(e))))
-                        .map_err(|e| format!("verification engine not built: {e}")),
+                    None => match &self.shared {
+                        Some(shared) => {
+                            let e = shared.sibling(&self.config, snapshot);
+                            self.engine.store(Some(Arc::new(e)));
+                            Ok(())
+                        }
+                        None => Engine::new(self.config.clone(), snapshot)
+                            .map(|e| self.engine.store(Some(Arc::new(e))))
+                            .map_err(|e| format!("verification engine not built: {e}")),
+                    },
                 });
         match result {
             Ok(()) => {
@@ -295,5 +343,227 @@ impl ImageVerifier for EngineVerifier {
             .as_ref()
             .map(|e| trusted_certificates(&e.trust()))
             .unwrap_or_default()
+    }
+}
+
+/// Trust per namespace (the contract's namespaced keys): a namespace with a trust
+/// configuration of its own is verified by its own [`EngineVerifier`], every other key by the
+/// cluster's.
+///
+/// Each trust configuration has its own engine, so its verdict cache holds only verdicts
+/// reached under that configuration: one namespace's verdict can never answer another's
+/// (the cache key is, in effect, (trust configuration, image)). Built with
+/// [`NamespacedVerifier::build`], the engines are siblings ([`Engine::sibling`]): one
+/// registry client (connections, tokens, body budget), tag cache, permit pool, envelope
+/// budget and CRL cache for all, so the process-wide bounds do not grow with namespaces.
+#[derive(Debug)]
+pub struct NamespacedVerifier {
+    cluster: Arc<EngineVerifier>,
+    namespaces: std::collections::BTreeMap<String, Arc<EngineVerifier>>,
+}
+
+impl NamespacedVerifier {
+    /// One engine per trust configuration, all siblings of one engine that holds the
+    /// shared parts (and verifies nothing itself). `namespaces`: name → (policy, store root).
+    pub fn build(
+        config: EngineConfig,
+        policy: PathBuf,
+        store_root: PathBuf,
+        namespaces: impl IntoIterator<Item = (String, PathBuf, PathBuf)>,
+    ) -> Result<Self, String> {
+        let nothing_trusted = TrustSnapshot::from_document(
+            signet_notation::policy::TrustPolicyDocument {
+                version: "1.0".into(),
+                statements: Vec::new(),
+            },
+            std::path::Path::new(""),
+            0,
+        );
+        let shared = Arc::new(
+            Engine::new(config.clone(), nothing_trusted)
+                .map_err(|e| format!("verification engine not built: {e}"))?,
+        );
+        let namespaces = namespaces
+            .into_iter()
+            .map(|(ns, policy, store)| {
+                let v = EngineVerifier::with_shared(config.clone(), policy, store, shared.clone());
+                (ns, Arc::new(v))
+            })
+            .collect();
+        let cluster = Arc::new(EngineVerifier::with_shared(
+            config, policy, store_root, shared,
+        ));
+        Ok(NamespacedVerifier::new(cluster, namespaces))
+    }
+
+    /// `namespaces`: the namespaces with a trust configuration of their own.
+    pub fn new(
+        cluster: Arc<EngineVerifier>,
+        namespaces: std::collections::BTreeMap<String, Arc<EngineVerifier>>,
+    ) -> Self {
+        NamespacedVerifier {
+            cluster,
+            namespaces,
+        }
+    }
+
+    /// The verifier whose trust applies to `namespace`.
+    pub fn for_namespace(&self, namespace: Option<&str>) -> &Arc<EngineVerifier> {
+        namespace
+            .and_then(|ns| self.namespaces.get(ns))
+            .unwrap_or(&self.cluster)
+    }
+
+    /// The cluster's verifier (Key Vault stores are applied to it).
+    pub fn cluster(&self) -> &Arc<EngineVerifier> {
+        &self.cluster
+    }
+
+    /// Every directory whose changes can change some trust material.
+    pub fn watched(&self) -> Vec<(PathBuf, bool)> {
+        let mut out = self.cluster.watched();
+        for v in self.namespaces.values() {
+            for w in v.watched() {
+                if !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+        out
+    }
+
+    /// Reloads every trust configuration whose bytes changed, each on its own: one that
+    /// fails keeps its previous snapshot without holding the others back. `Err` names
+    /// every configuration that failed.
+    pub fn reload_trust(&self) -> Result<bool, String> {
+        let mut applied = self.cluster.reload_trust().map_err(|e| vec![e]);
+        for (ns, v) in &self.namespaces {
+            let r = v.reload_trust().map_err(|e| format!("namespace {ns}: {e}"));
+            applied = match (applied, r) {
+                (Ok(a), Ok(b)) => Ok(a || b),
+                (Ok(_), Err(e)) => Err(vec![e]),
+                (Err(mut es), Err(e)) => {
+                    es.push(e);
+                    Err(es)
+                }
+                (Err(es), Ok(_)) => Err(es),
+            };
+        }
+        applied.map_err(|es| es.join("; "))
+    }
+
+    /// Why each trust configuration whose last load failed did, cluster first.
+    pub fn last_errors(&self) -> Vec<(Option<&str>, String)> {
+        std::iter::once((None, &self.cluster))
+            .chain(self.namespaces.iter().map(|(ns, v)| (Some(ns.as_str()), v)))
+            .filter_map(|(ns, v)| v.last_error().map(|e| (ns, e)))
+            .collect()
+    }
+}
+
+impl ImageVerifier for NamespacedVerifier {
+    fn verify<'a>(&'a self, image: &'a str, deadline: Instant) -> BoxFuture<'a, ImageVerdict> {
+        self.cluster.verify(image, deadline)
+    }
+
+    fn verify_in<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, ImageVerdict> {
+        self.for_namespace(namespace).verify(image, deadline)
+    }
+
+    /// Resolving a tag to its digest does not depend on trust: always the cluster's engine.
+    fn pin<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Result<String, VerdictError>> {
+        self.cluster.pin(image, deadline)
+    }
+
+    /// Ready when every trust configuration is: a namespace whose trust is not loaded
+    /// would otherwise be answered `INTERNAL` behind a ready pod.
+    fn is_ready(&self) -> bool {
+        self.cluster.is_ready() && self.namespaces.values().all(|v| v.is_ready())
+    }
+
+    fn not_ready_reason(&self) -> Option<String> {
+        let reasons: Vec<String> = std::iter::once((None, &self.cluster))
+            .chain(self.namespaces.iter().map(|(ns, v)| (Some(ns), v)))
+            .filter_map(|(ns, v)| {
+                let why = v
+                    .not_ready_reason()
+                    .or_else(|| (!v.is_ready()).then(|| "trust material not loaded".to_owned()))?;
+                Some(match ns {
+                    None => why,
+                    Some(ns) => format!("namespace {ns}: {why}"),
+                })
+            })
+            .collect();
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
+    /// The sum of the generations: it changes whenever any trust configuration is applied.
+    fn trust_generation(&self) -> u64 {
+        self.namespaces
+            .values()
+            .fold(self.cluster.trust_generation(), |sum, v| {
+                sum.wrapping_add(v.trust_generation())
+            })
+    }
+
+    fn stats(&self) -> Option<EngineStats> {
+        let mut total = self.cluster.stats();
+        for v in self.namespaces.values() {
+            if let Some(s) = v.stats() {
+                match &mut total {
+                    Some(t) => add_stats(t, &s),
+                    None => total = Some(s),
+                }
+            }
+        }
+        total
+    }
+
+    fn trusted_certificates(&self) -> Vec<TrustedCertificate> {
+        let mut out = self.cluster.trusted_certificates();
+        for (ns, v) in &self.namespaces {
+            out.extend(v.trusted_certificates().into_iter().map(|mut c| {
+                c.namespace = Some(ns.clone());
+                c
+            }));
+        }
+        out
+    }
+}
+
+/// Adds the counters of `s` to `total` (engines of several trust configurations).
+fn add_stats(total: &mut EngineStats, s: &EngineStats) {
+    total.verified += s.verified;
+    for (code, n) in &s.failed {
+        *total.failed.entry(*code).or_default() += n;
+    }
+    total.verdict_cache_hits += s.verdict_cache_hits;
+    total.verdict_cache_misses += s.verdict_cache_misses;
+    total.verdict_coalesced += s.verdict_coalesced;
+    total.resolve_cache_hits += s.resolve_cache_hits;
+    total.resolve_cache_misses += s.resolve_cache_misses;
+    total.verdict_cache_entries += s.verdict_cache_entries;
+    total.in_flight += s.in_flight;
+    // One registry client for all (siblings): each engine reports its total.
+    total.registry_requests = total.registry_requests.max(s.registry_requests);
+    for (op, h) in &s.registry_latency {
+        let t = total.registry_latency.entry(op).or_default();
+        if t.buckets.len() < h.buckets.len() {
+            t.buckets.resize(h.buckets.len(), 0);
+        }
+        for (a, b) in t.buckets.iter_mut().zip(&h.buckets) {
+            *a += b;
+        }
+        t.count += h.count;
+        t.sum_seconds += h.sum_seconds;
     }
 }

@@ -138,6 +138,7 @@ impl ImageVerifier for Fake {
             store: "acme".into(),
             subject: "CN=Acme Root".into(),
             not_after_unix: 1_900_000_000,
+            namespace: None,
         }]
     }
 }
@@ -396,6 +397,59 @@ async fn too_many_keys_and_oversized_bodies_are_refused() {
     let (status, v) = call(&app, "POST", "/v1/admit", big).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(v["response"]["allowed"], false);
+}
+
+#[tokio::test]
+async fn namespaced_keys_are_echoed_and_malformed_ones_refused_per_key() {
+    let app = app();
+    let keys = [
+        "[team-a]reg.io/app:signed",
+        "[team-b]reg.io/app:unsigned",
+        "[team-a]reg.io/app:signed",
+        "[Team-A]reg.io/app:signed",
+        "[team-a",
+        "[team-a]",
+        "[a][b]reg.io/app:signed",
+        "[team-a]Not A Reference!",
+    ];
+    let (status, v) = call(&app, "POST", "/v1/verify", provider_request(&keys)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(v["response"].get("systemError").is_none(), "{v}");
+    let items = v["response"]["items"].as_array().unwrap();
+    assert_eq!(items.len(), keys.len());
+    for (item, key) in items.iter().zip(keys) {
+        assert_eq!(item["key"], key, "the key is echoed exactly");
+    }
+    assert_eq!(items[0]["value"]["verified"], true, "{v}");
+    assert_eq!(items[1]["value"]["error"]["code"], "SIGNATURE_NOT_FOUND");
+    for (i, needle) in [
+        (3, "\"Team-A\" is not a namespace name"),
+        (4, "does not close it"),
+        (5, "but no image"),
+        (6, "more than one namespace"),
+        (7, "INVALID_REFERENCE"),
+    ] {
+        let e = items[i]["error"].as_str().unwrap();
+        assert!(items[i].get("value").is_none(), "{}", items[i]);
+        assert!(e.starts_with("INVALID_REFERENCE: "), "{e}");
+        assert!(e.contains(needle), "{needle} not in {e}");
+    }
+
+    // Mutation: the namespace is stripped, the value is the pinned image alone.
+    let (_, v) = call(
+        &app,
+        "POST",
+        "/v1/mutate",
+        provider_request(&["[team-a]r.io/a:v1", "[team-a"]),
+    )
+    .await;
+    let items = &v["response"]["items"];
+    assert_eq!(items[0]["key"], "[team-a]r.io/a:v1");
+    assert_eq!(items[0]["value"], format!("r.io/a:v1@{DIGEST}"));
+    assert!(items[1]["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("INVALID_REFERENCE: "));
 }
 
 #[tokio::test]

@@ -68,6 +68,45 @@ impl std::fmt::Debug for BuiltEngine {
 /// not load is a warning on stderr, and the signatures that need it fail, as in notation),
 /// and builds the engine. Insecure registry settings are announced on stderr.
 pub fn build(options: EngineOptions<'_>) -> anyhow::Result<BuiltEngine> {
+    let trust = load_trust(&options)?;
+    let mut config = engine_config(&options)?;
+    for host in &config.registry.plain_http {
+        eprintln!("warning: INSECURE: plain HTTP (no TLS) to registry {host}: credentials and answers can be read and altered in transit");
+    }
+    config.fixed_time = options.at;
+    config.user_metadata = options.user_metadata;
+    let max_concurrent_verifications = config.max_concurrent_verifications;
+    let engine = Engine::new(config, trust).context("cannot set up registry verification")?;
+    Ok(BuiltEngine {
+        engine,
+        max_concurrent_verifications,
+    })
+}
+
+/// An engine for another trust configuration (a namespace's) that shares `base`'s registry
+/// client, tag cache, permits and budgets ([`Engine::sibling`]); `options` names its trust.
+pub fn build_sibling(base: &Engine, options: EngineOptions<'_>) -> anyhow::Result<Engine> {
+    let trust = load_trust(&options)?;
+    let mut config = engine_config(&options)?;
+    config.fixed_time = options.at;
+    config.user_metadata = options.user_metadata;
+    Ok(base.sibling(&config, trust))
+}
+
+fn engine_config(options: &EngineOptions<'_>) -> anyhow::Result<EngineConfig> {
+    Ok(match options.settings {
+        Some(settings) => settings.engine_config()?,
+        None => EngineConfig {
+            registry: registry_from_flags(options.registry_flags)?,
+            // Online revocation checking, as `notation verify` does.
+            revocation: Some(signet_engine::revocation::RevocationConfig::default()),
+            ..EngineConfig::default()
+        },
+    })
+}
+
+/// The trust snapshot `options` names, with warnings for what it lacks.
+fn load_trust(options: &EngineOptions<'_>) -> anyhow::Result<TrustSnapshot> {
     let policy = verification::load_policy(options.trust_policy, PolicyKind::Oci)?;
     if !options.trust_store.is_dir() {
         bail!(
@@ -92,27 +131,7 @@ pub fn build(options: EngineOptions<'_>) -> anyhow::Result<BuiltEngine> {
             "warning: trust policy statement {statement:?}: {e}; signatures that need this store will fail"
         );
     }
-
-    let mut config = match options.settings {
-        Some(settings) => settings.engine_config()?,
-        None => EngineConfig {
-            registry: registry_from_flags(options.registry_flags)?,
-            // Online revocation checking, as `notation verify` does.
-            revocation: Some(signet_engine::revocation::RevocationConfig::default()),
-            ..EngineConfig::default()
-        },
-    };
-    for host in &config.registry.plain_http {
-        eprintln!("warning: INSECURE: plain HTTP (no TLS) to registry {host}: credentials and answers can be read and altered in transit");
-    }
-    config.fixed_time = options.at;
-    config.user_metadata = options.user_metadata;
-    let max_concurrent_verifications = config.max_concurrent_verifications;
-    let engine = Engine::new(config, trust).context("cannot set up registry verification")?;
-    Ok(BuiltEngine {
-        engine,
-        max_concurrent_verifications,
-    })
+    Ok(trust)
 }
 
 /// The async runtime the CLI's registry commands run on.

@@ -406,3 +406,114 @@ fn bad_input_and_usage_exit_2() {
         stderr(&out)
     );
 }
+
+/// A namespace with trust of its own (`namespaces:`) is audited under it, as `/v1/admit`
+/// verifies it: the same image is denied in shop (whose trust does not know the signer)
+/// and admitted in tools (the cluster's trust).
+#[tokio::test]
+async fn audit_applies_each_namespaces_own_trust() {
+    let pki = TestPki::new();
+    let reg = Registry::start(
+        &pki,
+        RegistryAuth::Htpasswd {
+            username: USER.into(),
+            password: PASS.into(),
+        },
+    )
+    .await;
+    let pusher = Pusher::new(
+        &reg.url(),
+        pki.client_config(),
+        Some(format!("Basic {}", b64(&format!("{USER}:{PASS}")))),
+    );
+    let ca = TestCa::new("Signet Audit Test CA", KeyKind::P256);
+    let signer = ca.issue(&LeafOptions::new("audit signer", KeyKind::P256));
+    let signed_image = pusher.image("team/app", "signed").await;
+    pusher
+        .signature(
+            "team/app",
+            &signed_image,
+            &signer,
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            true,
+        )
+        .await;
+    pusher.image("team/app", "unsigned").await;
+    let signed = format!("{}/team/app:signed", reg.host);
+    let unsigned = format!("{}/team/app:unsigned", reg.host);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let shop = tmp.path().join("shop");
+    let other = TestCa::new("Shop's Own CA", KeyKind::P256);
+    std::fs::create_dir_all(shop.join("store/x509/ca/shop")).unwrap();
+    std::fs::write(shop.join("store/x509/ca/shop/ca.pem"), other.cert_pem()).unwrap();
+    let doc = json!({"version": "1.0", "trustPolicies": [{
+        "name": "shop", "registryScopes": [format!("{}/team/app", reg.host)],
+        "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:shop"], "trustedIdentities": ["*"]}]});
+    std::fs::write(shop.join("trustpolicy.json"), doc.to_string()).unwrap();
+    let extra = format!(
+        "namespaces:\n  shop:\n    trust:\n      policyFile: {}\n      storeRoot: {}\n",
+        shop.join("trustpolicy.json").display(),
+        shop.join("store").display()
+    );
+    let config = write_config(tmp.path(), &reg.host, &pki, &ca, &extra);
+    let config = config.to_str().unwrap();
+    let input = tmp.path().join("cluster.json");
+    std::fs::write(&input, cluster(&signed, &unsigned).to_string()).unwrap();
+    let input = input.to_str().unwrap();
+
+    let out = tokio::task::spawn_blocking({
+        let args = ["--config", config, "--output", "json", input].map(String::from);
+        move || audit(&args.each_ref().map(String::as_str), None)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out);
+    let verdict = |image: &str, ns: Option<&str>| -> Value {
+        report["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["image"] == image && i.get("trustNamespace").and_then(Value::as_str) == ns)
+            .unwrap_or_else(|| panic!("{image} under {ns:?} not in {report:#}"))
+            .clone()
+    };
+    let in_shop = verdict(&signed, Some("shop"));
+    assert_eq!(in_shop["verified"], false, "{report:#}");
+    assert_eq!(in_shop["error"]["code"], "UNTRUSTED_SIGNER", "{report:#}");
+    assert_eq!(verdict(&signed, None)["verified"], true, "{report:#}");
+    let denied = |ns: &str, kind: &str, name: &str| -> Vec<String> {
+        let w = report["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["namespace"] == ns && w["kind"] == kind && w["name"] == name)
+            .unwrap_or_else(|| panic!("{ns}/{kind}/{name} not in {report:#}"));
+        serde_json::from_value(w["denied"].clone()).unwrap()
+    };
+    assert_eq!(denied("shop", "Deployment", "web"), vec![signed.clone()]);
+    let tools = denied("tools", "Pod", "debug");
+    assert!(!tools.contains(&signed), "{tools:?}");
+    assert!(tools.contains(&unsigned), "{tools:?}");
+
+    // Text output names the namespace's verdict.
+    let out = tokio::task::spawn_blocking({
+        let args = ["--config", config, input].map(String::from);
+        move || audit(&args.each_ref().map(String::as_str), None)
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("{signed}: UNTRUSTED_SIGNER")),
+        "{text}"
+    );
+}

@@ -5,6 +5,10 @@
 //! `/v1/admit`), verifies each distinct image once through the engine `serve` would build
 //! (at most `limits.maxConcurrentVerifications` at a time, each within
 //! `limits.requestDeadline`), and reports per namespace and workload.
+//!
+//! A namespace listed in the configuration's `namespaces:` has its images verified under its
+//! own trust, as `/v1/admit` does: each distinct (trust configuration, image) pair once, by
+//! one engine per trust configuration in use.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal as _, Read as _, Write as _};
@@ -55,6 +59,7 @@ pub(super) struct Args {
 struct Setup {
     trust_policy: PathBuf,
     trust_store: PathBuf,
+    namespaces: BTreeMap<String, crate::config::NamespaceTrust>,
     engine: Option<crate::config::EngineSettings>,
     deadline: Duration,
     exclude_namespaces: Vec<String>,
@@ -67,43 +72,80 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let inventory = read_input(args.input.as_deref())?;
     let plan = Plan::new(&inventory, &setup);
 
+    let registry_flags = RegistryFlags {
+        docker_config: args.docker_config.clone(),
+        registry_ca: args.registry_ca.clone(),
+        plain_http: args.plain_http.clone(),
+        references: plan.images.iter().map(|(_, i)| i.clone()).collect(),
+        announce: args.output == OutputFormat::Text,
+    };
     let built = engine_setup::build(EngineOptions {
         trust_policy: &setup.trust_policy,
         trust_store: &setup.trust_store,
         settings: setup.engine.as_ref(),
-        registry_flags: &RegistryFlags {
-            docker_config: args.docker_config.clone(),
-            registry_ca: args.registry_ca.clone(),
-            plain_http: args.plain_http.clone(),
-            references: plan.images.iter().cloned().collect(),
-            announce: args.output == OutputFormat::Text,
-        },
+        registry_flags: &registry_flags,
         at: None,
         user_metadata: BTreeMap::new(),
     })?;
+    // The namespaces with trust of their own that have images to verify, each with an
+    // engine sharing the cluster engine's registry client, tag cache and budgets. Key Vault
+    // stores belong to the cluster's trust only (and are not fetched by an audit anyway).
+    let namespace_settings = setup.engine.clone().map(|mut e| {
+        if let Some(a) = e.azure.as_mut() {
+            a.key_vault = None;
+        }
+        e
+    });
+    let mut namespace_engines = BTreeMap::new();
+    for ns in plan.images.iter().filter_map(|(ns, _)| ns.as_deref()) {
+        if namespace_engines.contains_key(ns) {
+            continue;
+        }
+        let trust = &setup.namespaces[ns];
+        let engine = engine_setup::build_sibling(
+            &built.engine,
+            EngineOptions {
+                trust_policy: &trust.trust_policy,
+                trust_store: &trust.trust_store,
+                settings: namespace_settings.as_ref(),
+                registry_flags: &RegistryFlags {
+                    announce: false,
+                    ..registry_flags.clone()
+                },
+                at: None,
+                user_metadata: BTreeMap::new(),
+            },
+        )
+        .with_context(|| format!("namespaces.{ns}.trust"))?;
+        namespace_engines.insert(ns.to_owned(), engine);
+    }
     let runtime = engine_setup::runtime()?;
     let progress = std::io::stderr().is_terminal();
     let total = plan.images.len();
-    let engine = &built.engine;
+    let engine_for = |ns: Option<&str>| {
+        ns.and_then(|ns| namespace_engines.get(ns))
+            .unwrap_or(&built.engine)
+    };
     let per_image = setup.deadline;
     let verdicts = runtime.block_on(async {
         let mut done = 0usize;
         let mut verdicts = BTreeMap::new();
         let mut runs = futures_util::stream::iter(plan.images.iter())
-            .map(|image| async move {
+            .map(|key| async move {
                 // Each image gets the deadline an admission request would have, from when
                 // its verification starts.
                 let deadline = tokio::time::Instant::now() + per_image;
-                (image.as_str(), engine.verify(image, deadline).await)
+                let engine = engine_for(key.0.as_deref());
+                (key, engine.verify(&key.1, deadline).await)
             })
             .buffer_unordered(built.max_concurrent_verifications.max(1));
-        while let Some((image, verdict)) = runs.next().await {
+        while let Some((key, verdict)) = runs.next().await {
             done += 1;
             if progress {
                 eprint!("\rverified {done}/{total} images");
                 let _ = std::io::stderr().flush();
             }
-            verdicts.insert(image.to_owned(), verdict);
+            verdicts.insert(key.clone(), verdict);
         }
         if progress && total > 0 {
             eprint!("\r\x1b[2K");
@@ -137,6 +179,7 @@ fn setup(args: &Args) -> anyhow::Result<Setup> {
                 .trust_store
                 .clone()
                 .context("--trust-store DIR is required (or --config FILE)")?,
+            namespaces: BTreeMap::new(),
             engine: None,
             deadline: signet_server::Limits::default().request_deadline,
             exclude_namespaces: Vec::new(),
@@ -166,6 +209,7 @@ fn setup(args: &Args) -> anyhow::Result<Setup> {
     Ok(Setup {
         trust_policy: settings.trust_policy,
         trust_store: settings.trust_store,
+        namespaces: settings.namespaces,
         engine: Some(settings.engine),
         // In range: checked by the validation above.
         deadline: config
@@ -206,15 +250,21 @@ fn read_input(path: Option<&std::path::Path>) -> anyhow::Result<Inventory> {
     workloads::parse(&bytes).with_context(|| what)
 }
 
+/// An image and the namespace whose trust configuration verifies it (`None`: the cluster's).
+type TrustedImage = (Option<String>, String);
+
 /// What is verified and what is left out, as the admission webhook would.
 struct Plan<'a> {
     /// Workloads outside excluded namespaces, with their non-excluded images.
     checked: Vec<Workload>,
-    /// Distinct images to verify, sorted.
-    images: BTreeSet<String>,
+    /// Distinct images to verify, sorted, each with the namespace whose trust applies
+    /// (`None`: the cluster's).
+    images: BTreeSet<TrustedImage>,
     excluded_namespaces: BTreeSet<&'a str>,
     excluded_images: BTreeSet<&'a str>,
     ignored: &'a BTreeMap<String, usize>,
+    /// The namespaces checked whose own trust configuration applies.
+    trust_scopes: BTreeSet<&'a str>,
 }
 
 impl<'a> Plan<'a> {
@@ -225,6 +275,7 @@ impl<'a> Plan<'a> {
             excluded_namespaces: BTreeSet::new(),
             excluded_images: BTreeSet::new(),
             ignored: &inventory.ignored,
+            trust_scopes: BTreeSet::new(),
         };
         for w in &inventory.workloads {
             if setup
@@ -239,6 +290,10 @@ impl<'a> Plan<'a> {
                 images: Vec::new(),
                 ..w.clone()
             };
+            let scope = trust_scope(setup, &w.namespace);
+            if scope.is_some() {
+                plan.trust_scopes.insert(&w.namespace);
+            }
             for image in &w.images {
                 if setup
                     .exclude_images
@@ -247,7 +302,7 @@ impl<'a> Plan<'a> {
                 {
                     plan.excluded_images.insert(image.as_str());
                 } else {
-                    plan.images.insert(image.clone());
+                    plan.images.insert((scope.clone(), image.clone()));
                     checked.images.push(image.clone());
                 }
             }
@@ -255,6 +310,14 @@ impl<'a> Plan<'a> {
         }
         plan
     }
+}
+
+/// The namespace whose trust configuration applies to a workload of `namespace`.
+fn trust_scope(setup: &Setup, namespace: &str) -> Option<String> {
+    setup
+        .namespaces
+        .contains_key(namespace)
+        .then(|| namespace.to_owned())
 }
 
 /// The JSON document (CONTRACT.md "signet audit"), plus what was left out.
@@ -266,8 +329,12 @@ struct Report {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct ImageReport {
     image: String,
+    /// The namespace whose own trust configuration verified it; absent: the cluster's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trust_namespace: Option<String>,
     verified: bool,
     error: Option<ErrorInfo>,
 }
@@ -287,13 +354,17 @@ struct Excluded {
 }
 
 impl Report {
-    fn new(plan: &Plan<'_>, verdicts: &BTreeMap<String, signet_engine::ImageVerdict>) -> Self {
+    fn new(
+        plan: &Plan<'_>,
+        verdicts: &BTreeMap<TrustedImage, signet_engine::ImageVerdict>,
+    ) -> Self {
         let images: Vec<ImageReport> = plan
             .images
             .iter()
-            .map(|image| match verdicts.get(image) {
+            .map(|key| match verdicts.get(key) {
                 Some(v) => ImageReport {
-                    image: image.clone(),
+                    image: key.1.clone(),
+                    trust_namespace: key.0.clone(),
                     verified: v.verified,
                     error: match (&v.error, v.verified) {
                         (Some(e), _) => Some(ErrorInfo {
@@ -305,16 +376,17 @@ impl Report {
                     },
                 },
                 None => ImageReport {
-                    image: image.clone(),
+                    image: key.1.clone(),
+                    trust_namespace: key.0.clone(),
                     verified: false,
                     error: Some(internal("not verified: the verification did not run")),
                 },
             })
             .collect();
-        let failed: BTreeSet<&str> = images
+        let failed: BTreeSet<(Option<&str>, &str)> = images
             .iter()
             .filter(|i| !i.verified)
-            .map(|i| i.image.as_str())
+            .map(|i| (i.trust_namespace.as_deref(), i.image.as_str()))
             .collect();
         let workloads = plan
             .checked
@@ -326,7 +398,10 @@ impl Report {
                 denied: w
                     .images
                     .iter()
-                    .filter(|i| failed.contains(i.as_str()))
+                    .filter(|i| {
+                        let scope = plan.trust_scopes.get(w.namespace.as_str()).copied();
+                        failed.contains(&(scope, i.as_str()))
+                    })
                     .cloned()
                     .collect(),
             })
@@ -367,10 +442,15 @@ fn write_text(
     report: &Report,
     plan: &Plan<'_>,
 ) -> std::io::Result<()> {
-    let errors: BTreeMap<&str, &ErrorInfo> = report
+    let errors: BTreeMap<(Option<&str>, &str), &ErrorInfo> = report
         .images
         .iter()
-        .filter_map(|i| Some((i.image.as_str(), i.error.as_ref()?)))
+        .filter_map(|i| {
+            Some((
+                (i.trust_namespace.as_deref(), i.image.as_str()),
+                i.error.as_ref()?,
+            ))
+        })
         .collect();
     let mut namespace: Option<&str> = None;
     for w in report.workloads.iter().filter(|w| !w.denied.is_empty()) {
@@ -379,8 +459,9 @@ fn write_text(
             namespace = Some(&w.namespace);
         }
         writeln!(out, "  {} {}: would be denied", w.kind, w.name)?;
+        let scope = plan.trust_scopes.get(w.namespace.as_str()).copied();
         for image in &w.denied {
-            match errors.get(image.as_str()) {
+            match errors.get(&(scope, image.as_str())) {
                 Some(e) => writeln!(out, "    {image}: {}: {}", e.code, e.message)?,
                 None => writeln!(out, "    {image}")?,
             }

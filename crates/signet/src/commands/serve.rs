@@ -127,6 +127,22 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             policy.statement_count(),
             stores
         );
+        for (ns, trust) in &settings.namespaces {
+            let policy = crate::verification::load_policy(
+                &trust.trust_policy,
+                crate::verification::PolicyKind::Oci,
+            )
+            .with_context(|| format!("namespaces.{ns}.trust.policyFile"))?;
+            let stores = policy
+                .check_stores(&trust.trust_store)
+                .with_context(|| format!("namespaces.{ns}.trust.storeRoot"))?;
+            println!(
+                "namespace {ns}: trust policy {} ({} statement(s), {} trust store reference(s))",
+                trust.trust_policy.display(),
+                policy.statement_count(),
+                stores
+            );
+        }
         return Ok(Status::Success);
     }
 
@@ -146,11 +162,24 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let verifier = Arc::new(signet_server::EngineVerifier::new(
-            engine_config,
-            settings.trust_policy.clone(),
-            settings.trust_store.clone(),
-        ));
+        // One engine per trust configuration (the cluster's, each namespace's), sharing the
+        // registry client, caches of trust-independent answers and the budgets.
+        let scoped = Arc::new(
+            signet_server::NamespacedVerifier::build(
+                engine_config,
+                settings.trust_policy.clone(),
+                settings.trust_store.clone(),
+                settings.namespaces.iter().map(|(ns, trust)| {
+                    (
+                        ns.clone(),
+                        trust.trust_policy.clone(),
+                        trust.trust_store.clone(),
+                    )
+                }),
+            )
+            .map_err(anyhow::Error::msg)?,
+        );
+        let verifier = scoped.cluster().clone();
         let mut key_vault_refresh = None;
         if let Some(kv) = settings
             .azure
@@ -187,11 +216,19 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             Some(e) => tracing::error!(policy = %settings.trust_policy.display(), error = %e,
                 "trust material not loaded: not ready until the files are fixed"),
         }
+        for (ns, trust) in &settings.namespaces {
+            match scoped.for_namespace(Some(ns)).last_error() {
+                None => tracing::info!(namespace = %ns, policy = %trust.trust_policy.display(),
+                    "namespace trust material loaded"),
+                Some(e) => tracing::error!(namespace = %ns, policy = %trust.trust_policy.display(),
+                    error = %e, "namespace trust material not loaded: not ready until the files are fixed"),
+            }
+        }
         let trust = {
-            let v = verifier.clone();
+            let v = scoped.clone();
             signet_server::Reloadable {
                 name: "trust",
-                watch: verifier.watched(),
+                watch: scoped.watched(),
                 reload: Arc::new(move || v.reload_trust()),
             }
         };
@@ -201,7 +238,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
                  only for local testing"
             );
         }
-        let server = signet_server::Server::bind(settings.server, tls, verifier, vec![trust])
+        let server = signet_server::Server::bind(settings.server, tls, scoped, vec![trust])
             .await
             .context("binding the listeners")?;
         if let Some(outcomes) = key_vault_refresh {

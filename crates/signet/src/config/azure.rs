@@ -126,7 +126,7 @@ impl AzureSettings {
 }
 
 /// "This file must exist" (a no-op for [`Config::validate_schema`]).
-type ExistCheck<'a> = dyn Fn(&mut Vec<String>, &str, &Path, bool) + 'a;
+pub(super) type ExistCheck<'a> = dyn Fn(&mut Vec<String>, &str, &Path, bool) + 'a;
 
 fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();

@@ -14,6 +14,11 @@
 //! trust:
 //!   policyFile: /etc/signet/policy/trustpolicy.json
 //!   storeRoot: /etc/signet/truststore
+//! namespaces:                     # optional: trust of their own for some namespaces
+//!   team-a:                       # keys [team-a]IMAGE, and /v1/admit objects in team-a
+//!     trust:
+//!       policyFile: /etc/signet/namespaces/team-a/policy/trustpolicy.json
+//!       storeRoot: /etc/signet/namespaces/team-a/truststore
 //! registry:
 //!   dockerConfig: /etc/signet/docker/config.json
 //!   caFiles: [/etc/signet/registry-ca/ca.crt]
@@ -78,6 +83,12 @@
 //!         # chainFromSecret: true   # optional: anchors from the chain in the certificate's
 //!         #                         # secret (PEM or PKCS#12; needs secret get permission)
 //! ```
+//!
+//! Namespaced trust: a provider key `[NAMESPACE]IMAGE` (and an object of NAMESPACE at
+//! `/v1/admit`) is verified under `namespaces.NAMESPACE.trust` when the namespace is listed,
+//! else under `trust`. Each namespace's policy and stores are files, reloaded like the
+//! cluster's; Key Vault stores (`azure.keyVault`) apply to the cluster's trust only. At most
+//! [`MAX_NAMESPACES`] namespaces.
 //!
 //! Key Vault refresh: a certificate deleted or disabled in the vault leaves trust at the next
 //! refresh; a vault that cannot be reached keeps the last good set (logged, counted).
@@ -166,6 +177,9 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub trust: TrustConfig,
+    /// Namespaces with a trust configuration of their own.
+    #[serde(default)]
+    pub namespaces: BTreeMap<String, NamespaceConfig>,
     #[serde(default)]
     pub registry: RegistryFileConfig,
     #[serde(default)]
@@ -218,6 +232,26 @@ pub struct TlsConfig {
 pub struct TrustConfig {
     pub policy_file: Option<PathBuf>,
     pub store_root: Option<PathBuf>,
+}
+
+/// How many namespaces may have a trust configuration of their own: each has a verdict
+/// cache of its own (up to the engine's `max_cache_entries`), so the number is bounded.
+pub const MAX_NAMESPACES: usize = 64;
+
+/// `namespaces.NAME:` — one namespace's own settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespaceConfig {
+    /// Its trust policy and stores (both required).
+    #[serde(default)]
+    pub trust: TrustConfig,
+}
+
+/// A namespace's trust configuration, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceTrust {
+    pub trust_policy: PathBuf,
+    pub trust_store: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -308,6 +342,8 @@ pub struct ServeSettings {
     pub tls: signet_server::TlsSettings,
     pub trust_policy: PathBuf,
     pub trust_store: PathBuf,
+    /// Namespaces with a trust configuration of their own.
+    pub namespaces: BTreeMap<String, NamespaceTrust>,
     pub engine: EngineSettings,
     pub log_level: String,
     /// `azure:`, when configured (the ACR part is also in [`EngineSettings::azure`]).
@@ -471,6 +507,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `acrRegistry`"), "{e}");
+    }
+
+    #[test]
+    fn namespaces_are_validated_with_precise_messages() {
+        let ok: Config = yaml_serde::from_str(&format!(
+            "{BASE}namespaces:\n  team-a:\n    trust: {{policyFile: /a/p.json, storeRoot: /a/store}}\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        assert_eq!(
+            settings.namespaces["team-a"],
+            NamespaceTrust {
+                trust_policy: "/a/p.json".into(),
+                trust_store: "/a/store".into()
+            }
+        );
+        // The files of a namespace are checked like the cluster's.
+        let e = ok.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("namespaces.team-a.trust.policyFile: /a/p.json"),
+            "{e}"
+        );
+        assert!(
+            e.contains("namespaces.team-a.trust.storeRoot: /a/store"),
+            "{e}"
+        );
+
+        let bad: Config = yaml_serde::from_str(&format!(
+            "{BASE}namespaces:\n  Team_A:\n    trust: {{policyFile: /a/p.json, storeRoot: /a/s}}\n  \
+             team-b:\n    trust: {{storeRoot: /b/s}}\n  team-c:\n    trust: {{policyFile: /c/p.json}}\n  \
+             team-d:\n    trust: {{policyFile: /x/trustpolicy.json, storeRoot: /x/store}}\n"
+        ))
+        .unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        for needle in [
+            "namespaces: \"Team_A\" is not a namespace name",
+            "namespaces.team-b.trust.policyFile is required",
+            "namespaces.team-c.trust.storeRoot is required",
+            "namespaces.team-d.trust: the cluster's policy and stores",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+        let many: String = (0..=MAX_NAMESPACES)
+            .map(|i| format!("  ns{i}:\n    trust: {{policyFile: /p{i}.json, storeRoot: /s{i}}}\n"))
+            .collect();
+        let bad: Config = yaml_serde::from_str(&format!("{BASE}namespaces:\n{many}")).unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        assert!(
+            e.contains("namespaces: 65 namespaces have their own trust, at most 64"),
+            "{e}"
+        );
+        let e = yaml_serde::from_str::<Config>("namespaces:\n  a:\n    policyFile: /p\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `policyFile`"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ impl Config {
         Ok(VerifySettings {
             trust_policy: settings.trust_policy,
             trust_store: settings.trust_store,
+            namespaces: settings.namespaces,
             engine: settings.engine,
         })
     }
@@ -102,6 +103,8 @@ impl Config {
             None => errors.push("trust.storeRoot (--trust-store) is required".into()),
             Some(p) => exist(&mut errors, "trust.storeRoot", p, true),
         }
+
+        let namespaces = self.validate_namespaces(&mut errors, &exist);
 
         let r = &self.registry;
         if let Some(p) = &r.docker_config {
@@ -426,6 +429,7 @@ impl Config {
                     },
                     trust_policy: policy,
                     trust_store: store,
+                    namespaces,
                     engine: EngineSettings {
                         registry: self.registry.clone(),
                         max_concurrent_verifications,
@@ -444,6 +448,66 @@ impl Config {
     }
 }
 
+impl Config {
+    /// `namespaces:`: names that Kubernetes accepts, both files of each, a bounded count.
+    fn validate_namespaces(
+        &self,
+        errors: &mut Vec<String>,
+        exist: &azure::ExistCheck<'_>,
+    ) -> BTreeMap<String, NamespaceTrust> {
+        if self.namespaces.len() > MAX_NAMESPACES {
+            errors.push(format!(
+                "namespaces: {} namespaces have their own trust, at most {MAX_NAMESPACES}; \
+                 give the others the cluster's trust (trust:)",
+                self.namespaces.len()
+            ));
+        }
+        let mut out = BTreeMap::new();
+        for (name, ns) in &self.namespaces {
+            if !signet_server::valid_namespace(name) {
+                errors.push(format!(
+                    "namespaces: {name:?} is not a namespace name (a DNS-1123 label: 1 to 63 \
+                     lowercase letters, digits or '-', starting and ending with a letter or digit)"
+                ));
+                continue;
+            }
+            let key = |field: &str| format!("namespaces.{name}.trust.{field}");
+            match &ns.trust.policy_file {
+                None => errors.push(format!(
+                    "{} is required: the namespace's trust policy (trustpolicy.json)",
+                    key("policyFile")
+                )),
+                Some(p) => exist(errors, &key("policyFile"), p, false),
+            }
+            match &ns.trust.store_root {
+                None => errors.push(format!(
+                    "{} is required: the namespace's trust store directory (x509/TYPE/NAME/)",
+                    key("storeRoot")
+                )),
+                Some(p) => exist(errors, &key("storeRoot"), p, true),
+            }
+            if let (Some(policy), Some(store)) = (&ns.trust.policy_file, &ns.trust.store_root) {
+                if Some(policy) == self.trust.policy_file.as_ref()
+                    && Some(store) == self.trust.store_root.as_ref()
+                {
+                    errors.push(format!(
+                        "namespaces.{name}.trust: the cluster's policy and stores (trust:); \
+                         remove the namespace, it gets the cluster's trust without an entry"
+                    ));
+                }
+                out.insert(
+                    name.clone(),
+                    NamespaceTrust {
+                        trust_policy: policy.clone(),
+                        trust_store: store.clone(),
+                    },
+                );
+            }
+        }
+        out
+    }
+}
+
 /// What a configuration is validated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Purpose {
@@ -456,5 +520,7 @@ enum Purpose {
 pub struct VerifySettings {
     pub trust_policy: PathBuf,
     pub trust_store: PathBuf,
+    /// Namespaces with a trust configuration of their own (`signet audit` applies them).
+    pub namespaces: BTreeMap<String, NamespaceTrust>,
     pub engine: EngineSettings,
 }
