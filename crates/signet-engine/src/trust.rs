@@ -81,6 +81,16 @@ impl TrustSnapshot {
                     .iter()
                     .find(|s| s.store_type == r.store_type && s.name == r.name);
                 match found {
+                    // Every certificate of the store was dropped at its source (disabled or
+                    // deleted in the vault): as unusable as an emptied file store.
+                    Some(s) if s.certificates.is_empty() => load_errors.push((
+                        st.name.clone(),
+                        format!(
+                            "trust store {}:{} holds no certificate: its source no longer offers any (disabled or deleted?)",
+                            r.store_type.as_str(),
+                            r.name
+                        ),
+                    )),
                     Some(s) => loaded.push(s.clone()),
                     None => match TrustStore::load(store_root, r.store_type, &r.name) {
                         Ok(s) => loaded.push(s),

@@ -11,7 +11,8 @@
 //! - [`tls`]: TLS 1.3 + client certificates, reloadable;
 //! - [`reload`]: directory watching (Kubernetes `..data` swaps), fingerprints, debounce;
 //! - [`metrics`](crate::metrics): Prometheus; [`scrape`]: what is read from snapshots at scrape time;
-//! - [`server`]: listeners, connections, drain.
+//! - [`server`]: listeners, connections, drain;
+//! - [`trust_refresh`]: trust stores from a remote source (Key Vault) on an interval.
 //!
 //! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures.
 
@@ -27,6 +28,7 @@ mod routing;
 pub mod scrape;
 pub mod server;
 pub mod tls;
+pub mod trust_refresh;
 pub mod verifier;
 
 pub use admission::AdmissionSettings;
@@ -36,6 +38,7 @@ pub use reload::{ReloadSettings, Reloadable};
 pub use scrape::TrustRefreshStats;
 pub use server::{Server, ServerSettings};
 pub use tls::{LiveTls, TlsSettings};
+pub use trust_refresh::{FetchedStores, TrustStoreSource};
 pub use verifier::{
     BoxFuture, EngineVerifier, ImageVerifier, NamespacedVerifier, TrustedCertificate,
 };

@@ -35,6 +35,16 @@ impl TrustRefreshStats {
             self.failures.fetch_add(1, Ordering::Relaxed);
         }
     }
+
+    /// Rounds whose material is in use.
+    pub fn successes(&self) -> u64 {
+        self.successes.load(Ordering::Relaxed)
+    }
+
+    /// Rounds that kept the trust in use because the source failed or its material did not load.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
 }
 
 /// An OpenMetrics text writer for families written by hand.

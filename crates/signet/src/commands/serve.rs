@@ -198,16 +198,14 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             .map_err(anyhow::Error::msg)?;
             tracing::info!(vault = %kv.url, identity = %credential.describe(),
                 certificates = kv.certificates.len(), "Key Vault trust source");
-            let outcomes = Arc::new(signet_server::TrustRefreshStats::default());
-            let previous = refresh_key_vault(&source, &verifier, None, &outcomes).await;
-            tokio::spawn(key_vault_refresh_loop(
-                source,
-                verifier.clone(),
-                kv.refresh_interval,
-                previous,
-                outcomes.clone(),
-            ));
-            key_vault_refresh = Some(outcomes);
+            key_vault_refresh = Some(
+                signet_server::trust_refresh::start(
+                    Arc::new(KeyVaultStores(source)),
+                    verifier.clone(),
+                    kv.refresh_interval,
+                )
+                .await,
+            );
         }
         match verifier.last_error() {
             None => {
@@ -250,79 +248,29 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-/// DER of every certificate fetched, to notice changes.
-type Fetched = Vec<(String, Vec<Vec<u8>>)>;
+/// Key Vault as the server's remote trust-store source.
+struct KeyVaultStores(signet_azure::KeyVaultTrustSource);
 
-/// Fetches the Key Vault certificates and, when they changed, rebuilds the trust snapshot
-/// with them (aside; a failure keeps the trust in use). Returns what is now applied.
-async fn refresh_key_vault(
-    source: &signet_azure::KeyVaultTrustSource,
-    verifier: &signet_server::EngineVerifier,
-    previous: Option<Fetched>,
-    outcomes: &signet_server::TrustRefreshStats,
-) -> Option<Fetched> {
-    match source.fetch_detailed().await {
-        Ok(signet_azure::KeyVaultFetch { stores, dropped }) => {
-            for d in &dropped {
-                tracing::warn!(vault = %source.vault_url(), certificate = %d.name, reason = %d.reason,
-                    "Key Vault certificate no longer trusted");
-            }
-            let fetched: Fetched = stores
-                .iter()
-                .map(|s| {
-                    (
-                        format!("{}:{}", s.store_type.as_str(), s.name),
-                        s.certificates.iter().map(|c| c.der().to_vec()).collect(),
-                    )
-                })
-                .collect();
-            if previous.as_ref() == Some(&fetched) {
-                outcomes.record(true);
-                return previous;
-            }
-            let names: Vec<&str> = fetched.iter().map(|(n, _)| n.as_str()).collect();
-            match verifier.set_extra_stores(stores) {
-                Ok(_) => {
-                    tracing::info!(vault = %source.vault_url(), stores = ?names,
-                        "Key Vault trust stores applied");
-                    outcomes.record(true);
-                    Some(fetched)
-                }
-                Err(e) => {
-                    tracing::error!(vault = %source.vault_url(), error = %e,
-                        "Key Vault trust stores fetched but the trust material did not load; the trust in use is kept");
-                    outcomes.record(false);
-                    // Not applied: the next refresh tries again.
-                    previous
-                }
-            }
-        }
-        Err(e) => {
-            tracing::error!(vault = %source.vault_url(), error = %e,
-                failed_fetches = source.failed_fetches(),
-                "Key Vault certificates not fetched; the last good set stays in use");
-            outcomes.record(false);
-            previous
-        }
+impl signet_server::TrustStoreSource for KeyVaultStores {
+    fn describe(&self) -> &str {
+        self.0.vault_url()
     }
-}
 
-async fn key_vault_refresh_loop(
-    source: signet_azure::KeyVaultTrustSource,
-    verifier: Arc<signet_server::EngineVerifier>,
-    interval: std::time::Duration,
-    mut applied: Option<Fetched>,
-    outcomes: Arc<signet_server::TrustRefreshStats>,
-) {
-    loop {
-        // Until the first fetch succeeds, retry every 30 s (not ready meanwhile).
-        let wait = if applied.is_some() {
-            interval
-        } else {
-            interval.min(std::time::Duration::from_secs(30))
-        };
-        tokio::time::sleep(wait).await;
-        applied = refresh_key_vault(&source, &verifier, applied, &outcomes).await;
+    fn fetch(&self) -> signet_server::BoxFuture<'_, Result<signet_server::FetchedStores, String>> {
+        Box::pin(async move {
+            match self.0.fetch_detailed().await {
+                Ok(signet_azure::KeyVaultFetch { stores, dropped }) => {
+                    Ok(signet_server::FetchedStores {
+                        stores,
+                        dropped: dropped.into_iter().map(|d| (d.name, d.reason)).collect(),
+                    })
+                }
+                Err(e) => Err(format!(
+                    "{e} ({} failed fetches since start)",
+                    self.0.failed_fetches()
+                )),
+            }
+        })
     }
 }
 
