@@ -64,7 +64,7 @@ mod trust;
 
 pub use engine::Engine;
 pub use stats::{EngineStats, LatencyHistogram, REGISTRY_LATENCY_BUCKETS};
-pub use trust::{TrustError, TrustSnapshot};
+pub use trust::{read_oci_policy, TrustError, TrustSnapshot};
 
 /// A contract error: code and a message saying what failed and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

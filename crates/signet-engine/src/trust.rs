@@ -30,7 +30,7 @@ pub struct TrustSnapshot {
 #[non_exhaustive]
 pub enum TrustError {
     /// The policy file could not be read.
-    #[error("cannot read trust policy {path}: {message}")]
+    #[error("cannot read trust policy file {path}: {message}")]
     Unreadable { path: String, message: String },
     /// The policy document is not a valid OCI trust policy.
     #[error("{0}")]
@@ -179,11 +179,23 @@ impl TrustSnapshot {
 
 /// Reads, parses and validates an OCI trust policy, including that no two statements name
 /// the same repository once scopes are in canonical form.
+/// Reads and validates an OCI trust policy file: the one loader of the service and every
+/// CLI command (size-bounded; Notation's rules, and two statements naming one repository in
+/// canonical form refused). Errors name the file and what is wrong.
+pub fn read_oci_policy(policy_path: &Path) -> Result<TrustPolicyDocument, TrustError> {
+    read_document(policy_path)
+}
+
 fn read_document(policy_path: &Path) -> Result<TrustPolicyDocument, TrustError> {
     let bytes = read_policy(policy_path)?;
     let doc = policy::parse_oci(&bytes).map_err(|e| {
+        let message = match e {
+            policy::PolicyError::Invalid(m)
+            | policy::PolicyError::NoApplicableStatement(m)
+            | policy::PolicyError::InvalidReference(m) => m,
+        };
         TrustError::Invalid(format!(
-            "trust policy {} is not valid: {e}",
+            "trust policy {} is not valid: {message}",
             policy_path.display()
         ))
     })?;

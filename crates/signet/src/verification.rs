@@ -37,12 +37,15 @@ pub struct LoadedPolicy {
 
 /// Reads (≤ 1 MiB) and validates a trust policy document. Errors name the file.
 pub fn load_policy(path: &Path, kind: PolicyKind) -> anyhow::Result<LoadedPolicy> {
+    if kind == PolicyKind::Oci {
+        // The service's loader, so `verify`, `policy check` and `serve --check-config`
+        // accept exactly what `serve` does.
+        return signet_engine::read_oci_policy(path)
+            .map(|doc| LoadedPolicy { doc })
+            .map_err(|e| anyhow::anyhow!("{e}"));
+    }
     let bytes = input::read_file(path, input::MAX_POLICY_BYTES, "trust policy")?;
-    let parsed = match kind {
-        PolicyKind::Oci => policy::parse_oci(&bytes),
-        PolicyKind::Blob => policy::parse_blob(&bytes),
-    };
-    match parsed {
+    match policy::parse_blob(&bytes) {
         Ok(doc) => Ok(LoadedPolicy { doc }),
         Err(e) => bail!(
             "trust policy {} is not valid: {}",
