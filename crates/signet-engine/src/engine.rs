@@ -15,12 +15,15 @@ use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifes
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+use crate::multiarch::MultiArchPolicy;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
     codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
     VerdictError,
 };
+
+mod per_platform;
 
 /// Where a verdict is cached: signatures live in the artifact's repository, and a verdict
 /// holds only under the statement and trust material it was reached with.
@@ -69,6 +72,8 @@ pub struct Engine {
     fixed_time: Option<time::OffsetDateTime>,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
     revocation: Option<Arc<HttpRevocationSource>>,
+    /// Multi-arch options by statement name.
+    multi_arch: Arc<std::collections::BTreeMap<String, MultiArchPolicy>>,
     counters: Counters,
 }
 
@@ -140,6 +145,7 @@ impl Engine {
             revocation: config
                 .revocation
                 .map(|c| Arc::new(HttpRevocationSource::new(c))),
+            multi_arch: Arc::new(config.multi_arch),
             counters: Counters::default(),
         })
     }
@@ -307,7 +313,7 @@ impl Engine {
                     },
                 };
                 let v = self
-                    .run(image, &reference, &desc, &trust, &statement.name, deadline)
+                    .decide(image, &reference, &desc, &trust, &statement.name, deadline)
                     .await;
                 if v.is_cacheable() {
                     Ok(Arc::new(v))
@@ -503,7 +509,11 @@ impl Engine {
             verified: combined.verified,
             policy: Some(statement.to_owned()),
             level,
-            signatures: combined.signatures.iter().map(summary).collect(),
+            signatures: combined
+                .signatures
+                .iter()
+                .map(|r| summary(r, &desc.digest))
+                .collect(),
             error: if combined.verified {
                 None
             } else {
@@ -611,10 +621,11 @@ fn failed(failure: Failure) -> SignatureVerdict {
     }
 }
 
-fn summary(r: &SignatureReport) -> SignatureSummary {
+fn summary(r: &SignatureReport, manifest: &str) -> SignatureSummary {
     SignatureSummary {
         format: crate::SignatureFormat::Notation,
         digest: r.digest.clone(),
+        manifest: Some(manifest.to_owned()),
         media_type: r.media_type.clone(),
         verified: r.verdict.verified,
         signer: r.verdict.signer.clone(),

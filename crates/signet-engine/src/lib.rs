@@ -57,12 +57,14 @@ use signet_registry::RegistryConfig;
 
 pub mod codes;
 mod engine;
+pub mod multiarch;
 pub mod revocation;
 pub mod revocation_guard;
 mod stats;
 mod trust;
 
 pub use engine::Engine;
+pub use multiarch::{MultiArchMode, MultiArchPolicy, MAX_PLATFORM_MANIFESTS};
 pub use stats::{EngineStats, LatencyHistogram, REGISTRY_LATENCY_BUCKETS};
 pub use trust::{TrustError, TrustSnapshot};
 
@@ -79,8 +81,13 @@ pub struct VerdictError {
 pub struct SignatureSummary {
     /// The signature system (`"format": "notation"` in answers).
     pub format: SignatureFormat,
-    /// Digest of the signature manifest.
+    /// Digest of the signature manifest (for `dct`: of the image manifest the tag is
+    /// signed for).
     pub digest: String,
+    /// The digest whose signature this is: the artifact's, or for a multi-arch image
+    /// verified per platform, the platform manifest's (CONTRACT.md Additions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// The envelope media type (empty for a signature manifest the registry served wrong).
     pub media_type: String,
     pub verified: bool,
@@ -102,6 +109,8 @@ pub enum SignatureFormat {
     /// Notary Project (Notation) signatures: COSE or JWS envelopes.
     #[default]
     Notation,
+    /// Docker Content Trust (Notary v1, TUF metadata), during a migration window.
+    Dct,
 }
 
 /// The verdict for one image reference.
@@ -187,6 +196,9 @@ pub struct EngineConfig {
     /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
     /// under an enforced `revocation` action).
     pub revocation: Option<revocation::RevocationConfig>,
+    /// Multi-arch verification per trust-policy statement name (statements not named: the
+    /// index's own signature decides, [`MultiArchMode::Index`]).
+    pub multi_arch: BTreeMap<String, MultiArchPolicy>,
 }
 
 impl Default for EngineConfig {
@@ -202,6 +214,7 @@ impl Default for EngineConfig {
             max_cache_entries: 10_000,
             max_envelope_bytes_in_flight: 128 * 1024 * 1024,
             revocation: None,
+            multi_arch: BTreeMap::new(),
         }
     }
 }
@@ -223,6 +236,7 @@ mod tests {
         let s = SignatureSummary {
             format: SignatureFormat::Notation,
             digest: "sha256:00".into(),
+            manifest: Some("sha256:11".into()),
             media_type: "application/cose".into(),
             verified: true,
             signer: None,
@@ -233,5 +247,6 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["format"], "notation");
         assert_eq!(json["mediaType"], "application/cose");
+        assert_eq!(json["manifest"], "sha256:11");
     }
 }
