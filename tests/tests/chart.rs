@@ -90,6 +90,7 @@ fn rendered_configs_are_accepted_by_signet() {
         "walkthrough",
         "revocation-off",
         "cert-manager-no-client-ca",
+        "multi-arch-dct",
     ] {
         let path = dir.path().join(format!("{name}.yaml"));
         let config = signet::config::load(&path)
@@ -122,6 +123,17 @@ fn rendered_configs_are_accepted_by_signet() {
     let revocation = default.engine.revocation.as_ref().expect("revocation on");
     assert_eq!(revocation.fetch_timeout, std::time::Duration::from_secs(5));
     assert_eq!(revocation.max_crl_age, std::time::Duration::from_secs(3600));
+    assert!(default.engine.multi_arch.is_empty() && default.engine.dct.is_none());
+    let (_, multi) = &checked[5];
+    assert_eq!(
+        multi.engine.multi_arch["default"].mode.as_str(),
+        "platforms"
+    );
+    assert!(multi
+        .engine
+        .dct
+        .as_ref()
+        .is_some_and(|d| d.migration_until.is_some()));
     let (_, off) = &checked[3];
     assert!(off.engine.revocation.is_none(), "revocation.enabled=false");
 

@@ -347,6 +347,7 @@ fn artifact_result(
             .map(|s| SignatureResult {
                 format: signet_engine::SignatureFormat::Notation,
                 digest: s.digest.clone(),
+                manifest: None,
                 media_type: s.media_type.clone(),
                 verified: s.verdict.verified,
                 signer: s.verdict.signer.clone(),
@@ -391,6 +392,7 @@ pub fn from_engine(v: &signet_engine::ImageVerdict) -> ArtifactResult {
             .map(|s| SignatureResult {
                 format: s.format,
                 digest: s.digest.clone(),
+                manifest: s.manifest.clone(),
                 media_type: s.media_type.clone(),
                 verified: s.verified,
                 signer: s.signer.clone(),

@@ -84,6 +84,7 @@ impl EngineSettings {
             tag_ttl: self.tag_ttl,
             fixed_time: None,
             revocation: self.revocation.clone(),
+            multi_arch: self.multi_arch.clone(),
             ..signet_engine::EngineConfig::default()
         })
     }
