@@ -296,10 +296,11 @@ impl Fetcher<'_> {
         }
         let status = answer.status;
         if status == http::StatusCode::NOT_FOUND {
-            return Err(self.server_err(format!(
-                "no {role} metadata for {} (is the repository signed with Docker Content Trust?)",
-                self.gun
-            )));
+            return Err(DctError::NotSigned {
+                server: self.repo.server.clone(),
+                gun: self.gun.to_owned(),
+                role: role.to_owned(),
+            });
         }
         if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
             return Err(self.server_err(format!(

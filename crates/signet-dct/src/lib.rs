@@ -67,7 +67,7 @@
 //! "verified": true}`; after the window the DCT entry is reported with `verified: false`
 //! and an error saying the window ended. A reference pinned by digest has no tag, so DCT
 //! cannot apply (Notation only). Codes: [`DctError::is_transport`] errors map to
-//! `REGISTRY_ERROR` / `TIMEOUT` (not cached); `TargetNotFound` to `SIGNATURE_NOT_FOUND`;
+//! `REGISTRY_ERROR` / `TIMEOUT` (not cached); `TargetNotFound` and `NotSigned` (HTTP 404) to `SIGNATURE_NOT_FOUND`;
 //! `RootNotPinned` to `UNTRUSTED_SIGNER`; `Expired` to `SIGNATURE_EXPIRED`; the rest
 //! (threshold, hashes, rollback, mismatch, malformed) to `SIGNATURE_INVALID`.
 

@@ -14,6 +14,11 @@
 //! | multi-arch, per platform: the index selects no platform manifest | `SIGNATURE_NOT_FOUND` |
 //! | multi-arch, per platform: more than [`crate::MAX_PLATFORM_MANIFESTS`], or a nested index | `UNSUPPORTED_SIGNATURE` |
 //! | multi-arch, per platform: a platform manifest not verified | that manifest's code, the message naming platform and digest |
+//! | DCT: Notary server unreachable or failing / too slow | `REGISTRY_ERROR` / `TIMEOUT` (not cached) |
+//! | DCT: the repository or the tag is not signed | `SIGNATURE_NOT_FOUND` |
+//! | DCT: root not anchored in the pinned keys/certificates; DCT verified after the migration window or without one | `UNTRUSTED_SIGNER` |
+//! | DCT: metadata expired | `SIGNATURE_EXPIRED` |
+//! | DCT: thresholds, hashes, rollback, tag signed for another manifest, malformed | `SIGNATURE_INVALID` |
 //! | the caller's deadline passed, or a registry call ran into it | `TIMEOUT` |
 //! | the engine itself (a verification task that panicked, a closed semaphore) | `INTERNAL` |
 //!
@@ -150,6 +155,44 @@ pub(crate) fn nested_index(index: &str, nested: &str) -> VerdictError {
         code: ErrorCode::UnsupportedSignature,
         message: format!(
             "the image index {index} lists another index ({nested}), which is not verified per platform; sign the index (multiArch mode index or indexOrPlatforms)"
+        ),
+    }
+}
+
+/// A Docker Content Trust failure as a contract error.
+pub(crate) fn dct(e: &signet_dct::DctError) -> VerdictError {
+    use signet_dct::DctError as D;
+    let code = match e {
+        D::Timeout { .. } => ErrorCode::Timeout,
+        D::Server { .. } => ErrorCode::RegistryError,
+        D::NotSigned { .. } | D::TargetNotFound { .. } => ErrorCode::SignatureNotFound,
+        D::RootNotPinned { .. } => ErrorCode::UntrustedSigner,
+        D::Expired { .. } => ErrorCode::SignatureExpired,
+        D::NotConfigured { .. } | D::Config(_) => ErrorCode::Internal,
+        _ => ErrorCode::SignatureInvalid,
+    };
+    VerdictError {
+        code,
+        message: e.to_string(),
+    }
+}
+
+/// DCT verified the tag, but the migration window has ended.
+pub(crate) fn dct_window_closed(tag: &str, signer: &str, ended: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UntrustedSigner,
+        message: format!(
+            "tag {tag} is signed in Docker Content Trust ({signer}), but the migration window ended at {ended} (dct.migrationUntil): DCT alone no longer admits images; sign the image with Notation"
+        ),
+    }
+}
+
+/// DCT verified the tag, but no migration window is configured.
+pub(crate) fn dct_no_window(tag: &str, signer: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UntrustedSigner,
+        message: format!(
+            "tag {tag} is signed in Docker Content Trust ({signer}), but no migration window is configured (dct.migrationUntil), so DCT alone does not admit images; sign the image with Notation"
         ),
     }
 }

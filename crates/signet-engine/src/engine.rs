@@ -23,6 +23,7 @@ use crate::{
     VerdictError,
 };
 
+mod dct;
 mod per_platform;
 
 /// Where a verdict is cached: signatures live in the artifact's repository, and a verdict
@@ -74,6 +75,8 @@ pub struct Engine {
     revocation: Option<Arc<HttpRevocationSource>>,
     /// Multi-arch options by statement name.
     multi_arch: Arc<std::collections::BTreeMap<String, MultiArchPolicy>>,
+    /// Docker Content Trust during a migration, when configured.
+    dct: Option<dct::DctState>,
     counters: Counters,
 }
 
@@ -146,6 +149,14 @@ impl Engine {
                 .revocation
                 .map(|c| Arc::new(HttpRevocationSource::new(c))),
             multi_arch: Arc::new(config.multi_arch),
+            dct: config.dct.map(|v| {
+                dct::DctState::new(
+                    v,
+                    config.success_ttl,
+                    config.failure_ttl,
+                    config.max_cache_entries,
+                )
+            }),
             counters: Counters::default(),
         })
     }
@@ -290,7 +301,9 @@ impl Engine {
         };
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return with_reference(&v, image);
+            return self
+                .with_dct(with_reference(&v, image), &reference, deadline)
+                .await;
         }
         let mut ran = false;
         let result = self
@@ -327,10 +340,11 @@ impl Engine {
                 .verdict_coalesced
                 .fetch_add(1, Ordering::Relaxed);
         }
-        match result {
+        let verdict = match result {
             Ok(v) => with_reference(&v, image),
             Err(v) => with_reference(&v, image),
-        }
+        };
+        self.with_dct(verdict, &reference, deadline).await
     }
 
     /// Resolves through the cache; concurrent resolutions of one key share one request.

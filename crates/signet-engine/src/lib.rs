@@ -199,6 +199,9 @@ pub struct EngineConfig {
     /// Multi-arch verification per trust-policy statement name (statements not named: the
     /// index's own signature decides, [`MultiArchMode::Index`]).
     pub multi_arch: BTreeMap<String, MultiArchPolicy>,
+    /// Docker Content Trust for tags Notation does not verify, in the verifier's scopes,
+    /// admitting only during its migration window; `None` (the default): Notation only.
+    pub dct: Option<signet_dct::DctVerifier>,
 }
 
 impl Default for EngineConfig {
@@ -215,6 +218,7 @@ impl Default for EngineConfig {
             max_envelope_bytes_in_flight: 128 * 1024 * 1024,
             revocation: None,
             multi_arch: BTreeMap::new(),
+            dct: None,
         }
     }
 }
