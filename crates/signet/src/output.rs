@@ -125,12 +125,13 @@ fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
             (Some(m), _) if r.digest.as_ref() != Some(m) => format!(" of platform manifest {m}"),
             _ => String::new(),
         };
+        let about = format!("{}{signer}", s.media_type);
+        let about = about.trim_start_matches(", ");
         writeln!(
             out,
-            "  signature {} {}{of} ({}{signer}): {state}",
+            "  signature {} {}{of} ({about}): {state}",
             i + 1,
             s.digest,
-            s.media_type
         )?;
         if let Some(e) = &s.error {
             let check = s

@@ -533,6 +533,42 @@ mod tests {
     }
 
     #[test]
+    fn dct_section_is_validated_once_with_clear_errors() {
+        let key = "ab".repeat(32);
+        let ok: Config = yaml_serde::from_str(&format!(
+            "{BASE}dct:\n  migrationUntil: \"2028-03-31T00:00:00Z\"\n  repositories:\n    \
+             - {{scope: \"reg.example/team/*\", server: \"https://notary.example:4443\", rootKeys: [\"{key}\"]}}\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        let dct = settings.engine.dct.as_ref().unwrap();
+        assert!(dct.migration_until.is_some());
+        assert!(dct.repository_for("reg.example/team/app").is_some());
+        // The engine configuration carries the verifier.
+        assert!(settings.engine.engine_config().unwrap().dct.is_some());
+
+        for (yaml, needle) in [
+            (
+                "dct:\n  repositories: [{scope: reg.example/app, server: \"https://n.example\"}]\n",
+                "no trust on first use",
+            ),
+            (
+                &format!("dct:\n  repositories: [{{scope: reg.example/app, server: \"http://n.example\", rootKeys: [\"{key}\"]}}]\n"),
+                "must be an https:// URL",
+            ),
+            ("dct:\n  migrationUntil: next year\n", "migrationUntil \"next year\""),
+        ] {
+            let bad: Config = yaml_serde::from_str(&format!("{BASE}{yaml}")).unwrap();
+            let e = bad.validate_schema().unwrap_err().to_string();
+            assert!(e.contains("dct: ") && e.contains(needle), "{needle} not in {e}");
+        }
+        let e = yaml_serde::from_str::<Config>("dct:\n  trustOnFirstUse: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `trustOnFirstUse`"), "{e}");
+    }
+
+    #[test]
     fn revocation_network_lists_are_validated() {
         let ok: Config = yaml_serde::from_str(&format!(
             "{BASE}revocation:\n  allow: [crl.corp.example, 10.20.0.0/16]\n  deny: [\"*.internal.example\"]\n"
