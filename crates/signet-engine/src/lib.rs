@@ -9,6 +9,12 @@
 //! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
+//! Two additions to that path: an image index is decided by its platform manifests'
+//! signatures when the statement's [`EngineConfig::multi_arch`] option asks for it
+//! ([`multiarch`]); and a tag Notation does not verify, in a Docker Content Trust scope
+//! ([`EngineConfig::dct`]), is verified with DCT and admitted only during its migration
+//! window (signature entries say `format: "dct"`).
+//!
 //! API:
 //! - [`TrustSnapshot::load`] / [`TrustSnapshot::load_with_stores`] (service: the policy must
 //!   be valid; a store that does not load is absent and listed, which makes the engine not
