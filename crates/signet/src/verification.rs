@@ -115,6 +115,19 @@ impl LoadedPolicy {
     pub fn statement_count(&self) -> usize {
         self.doc.statements.len()
     }
+
+    /// The `multiArch.statements` names this policy has no statement for (their option
+    /// then applies to nothing: a typo would silently keep notation's behaviour).
+    pub fn unknown_statements<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<&'a str> {
+        names
+            .into_iter()
+            .filter(|n| !self.doc.statements.iter().any(|s| &s.name == *n))
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 fn no_policy(message: String) -> ErrorInfo {

@@ -380,12 +380,7 @@ impl Config {
 
         let multi_arch = self.multi_arch.validate(&mut errors);
         let dct = self.dct.as_ref().and_then(|d| match d.validate() {
-            Ok(dct) => {
-                if dct.migration_until.is_none() {
-                    tracing::warn!("dct: no migrationUntil: Docker Content Trust is reported in answers but never admits an image");
-                }
-                Some(dct)
-            }
+            Ok(dct) => Some(dct),
             Err(e) => {
                 errors.push(format!("dct: {e}"));
                 None
