@@ -653,6 +653,38 @@ def test_connection_limits_and_key_vault_options_map_to_the_configuration():
     expect_schema_rejection(merge(AKS_VALUES, {"azureKeyVault": {"url": "http://vault.example"}}), "url")
 
 
+MULTI_ARCH_DCT_VALUES = {
+    "multiArch": {"statements": {"default": {"mode": "platforms", "platforms": ["linux/amd64", "linux/arm64"]}}},
+    "dct": {
+        "migrationUntil": "2028-03-31T00:00:00Z",
+        "repositories": [{"scope": "myregistry.azurecr.io/team/*", "server": "https://myregistry.azurecr.io",
+                          "rootKeys": ["ab" * 32]}],
+    },
+}
+
+
+def test_multi_arch_and_dct_values_map_to_the_configuration():
+    objects, _ = render()
+    config, _ = config_of(objects)
+    assert "multiArch" not in config and "dct" not in config
+    objects, _ = render(MULTI_ARCH_DCT_VALUES)
+    validate_k8s(objects)
+    config, policy = config_of(objects)
+    assert config["multiArch"] == MULTI_ARCH_DCT_VALUES["multiArch"]
+    # The trust policy stays notation's document: nothing of multiArch goes into it.
+    assert "multiArch" not in json.dumps(policy)
+    assert config["dct"] == {
+        "migrationUntil": "2028-03-31T00:00:00Z",
+        "timeoutSeconds": 10,
+        "repositories": [{"scope": "myregistry.azurecr.io/team/*", "server": "https://myregistry.azurecr.io",
+                          "rootKeys": ["ab" * 32], "rootCertificates": []}],
+    }
+    expect_schema_rejection({"multiArch": {"statements": {"default": {"mode": "perPlatform"}}}}, "mode")
+    expect_schema_rejection({"multiArch": {"statements": {"default": {"platforms": ["linux"]}}}}, "platforms")
+    expect_schema_rejection({"dct": {"repositories": [{"scope": "a/b", "server": "http://notary"}]}}, "server")
+    expect_schema_rejection({"dct": {"trustOnFirstUse": True}}, "trustOnFirstUse")
+
+
 def test_network_policy_admits_only_gatekeeper_the_test_pod_and_the_scraper():
     objects, _ = render()
     validate_k8s(objects)
@@ -850,6 +882,7 @@ CONFIG_SCENARIOS = {
         "azureKeyVault": {"url": "https://kv.vault.azure.net", "certificates": [
             {"name": "signer", "versions": 2, "chainFromSecret": True, "store": "ca:signer"}]},
     }),
+    "multi-arch-dct": lambda: MULTI_ARCH_DCT_VALUES,
     "cert-manager-no-client-ca": lambda: {
         "certManager": {"enabled": True, "issuerRef": {"name": "signet-ca"}},
         "tls": {"caBundle": TEST_CA},

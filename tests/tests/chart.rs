@@ -91,6 +91,8 @@ fn rendered_configs_are_accepted_by_signet() {
         "revocation-off",
         "cert-manager-no-client-ca",
         "namespaces",
+        "multi-arch-dct",
+        "limits-and-key-vault-options",
     ] {
         let path = dir.path().join(format!("{name}.yaml"));
         let config = signet::config::load(&path)
@@ -123,6 +125,20 @@ fn rendered_configs_are_accepted_by_signet() {
     let revocation = default.engine.revocation.as_ref().expect("revocation on");
     assert_eq!(revocation.fetch_timeout, std::time::Duration::from_secs(5));
     assert_eq!(revocation.max_crl_age, std::time::Duration::from_secs(3600));
+    assert!(default.engine.multi_arch.is_empty() && default.engine.dct.is_none());
+    let (_, multi) = checked
+        .iter()
+        .find(|(name, _)| *name == "multi-arch-dct")
+        .unwrap();
+    assert_eq!(
+        multi.engine.multi_arch["default"].mode.as_str(),
+        "platforms"
+    );
+    assert!(multi
+        .engine
+        .dct
+        .as_ref()
+        .is_some_and(|d| d.migration_until.is_some()));
     let (_, off) = &checked[3];
     assert!(off.engine.revocation.is_none(), "revocation.enabled=false");
 

@@ -122,6 +122,29 @@ revocation:
   deny: {{ .Values.revocation.deny | default list | toJson }}
 log:
   level: {{ .Values.server.logLevel | quote }}
+{{- with .Values.multiArch.statements }}
+multiArch:
+  statements: {{ . | toJson }}
+{{- end }}
+{{- with .Values.dct }}
+{{- if .repositories }}
+dct:
+  {{- with .migrationUntil }}
+  migrationUntil: {{ . | quote }}
+  {{- end }}
+  timeoutSeconds: {{ .timeoutSeconds | default 10 | int }}
+  repositories:
+    {{- range .repositories }}
+    - scope: {{ .scope | quote }}
+      server: {{ .server | quote }}
+      rootKeys: {{ .rootKeys | default list | toJson }}
+      rootCertificates: {{ .rootCertificates | default list | toJson }}
+      {{- with .serverCa }}
+      serverCa: {{ . | quote }}
+      {{- end }}
+    {{- end }}
+{{- end }}
+{{- end }}
 {{- if or $acr $kv.url }}
 azure:
   workloadIdentity: true

@@ -6,12 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
-use rustls_pki_types::ServerName;
+use http_body_util::{BodyExt, Full};
+use signet_http::{Connector, PlainHttp, PooledClient, ProxyPolicy};
 use time::OffsetDateTime;
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use crate::config::{Dct, Repository};
 use crate::error::DctError;
@@ -54,11 +51,14 @@ impl DctVerified {
 #[derive(Debug, Clone)]
 pub struct DctVerifier {
     config: Arc<Dct>,
+    /// Per scope: its TLS roots (system + Mozilla + `serverCa`), and the HTTP client built
+    /// on them with the proxy policy (signet-http's outbound stack).
     tls: HashMap<String, Arc<rustls::ClientConfig>>,
+    clients: HashMap<String, PooledClient>,
     states: Arc<Mutex<HashMap<String, RepoState>>>,
     /// Notary server URL → credentials for its token service.
     credentials: HashMap<String, BasicCredentials>,
-    proxy: ProxySettings,
+    proxy: ProxyPolicy,
 }
 
 /// A user name and password for a Notary server's token service (HTTP Basic at the realm).
@@ -85,19 +85,45 @@ impl DctVerifier {
         for repo in &config.repositories {
             tls.insert(repo.scope.clone(), tls_config(repo.server_ca.as_deref())?);
         }
-        Ok(DctVerifier {
+        let proxy = ProxyPolicy::from_env();
+        if let Some(e) = proxy.error() {
+            tracing::warn!(error = %e, "dct: the proxy settings of the environment are unusable");
+        }
+        let mut verifier = DctVerifier {
             config: Arc::new(config),
             tls,
+            clients: HashMap::new(),
             states: Arc::new(Mutex::new(HashMap::new())),
             credentials: HashMap::new(),
-            proxy: ProxySettings::from_env(),
-        })
+            proxy,
+        };
+        verifier.build_clients();
+        Ok(verifier)
     }
 
     /// Replaces the proxies read from the environment.
     pub fn with_proxy(mut self, proxy: ProxySettings) -> Self {
-        self.proxy = proxy;
+        self.proxy = proxy.to_policy();
+        self.build_clients();
         self
+    }
+
+    fn build_clients(&mut self) {
+        self.clients = self
+            .config
+            .repositories
+            .iter()
+            .filter_map(|repo| {
+                let tls = self.tls.get(&repo.scope)?.clone();
+                let plain = if repo.plain_http {
+                    PlainHttp::Always
+                } else {
+                    PlainHttp::Never
+                };
+                let connector = Connector::new(tls, self.proxy.clone()).plain_http(plain);
+                Some((repo.scope.clone(), signet_http::pooled_client(connector)))
+            })
+            .collect();
     }
 
     /// Credentials sent to the token service that the Notary server at `server` (its URL
@@ -137,20 +163,19 @@ impl DctVerifier {
             .ok_or_else(|| DctError::NotConfigured {
                 gun: gun.to_owned(),
             })?;
-        let tls = self
-            .tls
-            .get(&repo.scope)
-            .cloned()
-            .ok_or_else(|| DctError::NotConfigured {
-                gun: gun.to_owned(),
-            })?;
+        let client =
+            self.clients
+                .get(&repo.scope)
+                .cloned()
+                .ok_or_else(|| DctError::NotConfigured {
+                    gun: gun.to_owned(),
+                })?;
         let fetcher = Fetcher {
             repo,
-            tls,
+            client,
             timeout: self.config.timeout,
             gun,
             credentials: self.credentials.get(&repo.server).cloned(),
-            proxy: &self.proxy,
             token: Mutex::new(None),
         };
         let mut update = Update::new(gun, now, self.state(gun));
@@ -206,45 +231,20 @@ fn bounded(declared: Option<u64>, role: &str) -> Result<u64, DctError> {
 }
 
 fn tls_config(extra_pem: Option<&str>) -> Result<Arc<rustls::ClientConfig>, DctError> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    // The system's roots (and SSL_CERT_FILE / SSL_CERT_DIR); one that does not parse is skipped.
-    for der in crate::proxy::system_roots() {
-        let _ = roots.add(rustls_pki_types::CertificateDer::from(der));
-    }
-    if let Some(pem) = extra_pem {
-        let mut any = false;
-        for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            let cert = cert.map_err(|e| DctError::Config(format!("serverCa: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| DctError::Config(format!("serverCa: {e}")))?;
-            any = true;
-        }
-        if !any {
-            return Err(DctError::Config(
-                "serverCa holds no PEM certificate".to_owned(),
-            ));
-        }
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DctError::Config(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let extra = match extra_pem {
+        Some(pem) => signet_http::tls::parse_pem_certs(pem.as_bytes())
+            .map_err(|e| DctError::Config(format!("serverCa: {e}")))?,
+        None => Vec::new(),
+    };
+    signet_http::tls::client_config(&extra).map_err(|e| DctError::Config(format!("serverCa: {e}")))
 }
 
 struct Fetcher<'a> {
     repo: &'a Repository,
-    tls: Arc<rustls::ClientConfig>,
+    client: PooledClient,
     timeout: Duration,
     gun: &'a str,
     credentials: Option<BasicCredentials>,
-    proxy: &'a ProxySettings,
     /// The bearer token obtained for this repository in this verification.
     token: Mutex<Option<String>>,
 }
@@ -296,10 +296,11 @@ impl Fetcher<'_> {
         }
         let status = answer.status;
         if status == http::StatusCode::NOT_FOUND {
-            return Err(self.server_err(format!(
-                "no {role} metadata for {} (is the repository signed with Docker Content Trust?)",
-                self.gun
-            )));
+            return Err(DctError::NotSigned {
+                server: self.repo.server.clone(),
+                gun: self.gun.to_owned(),
+                role: role.to_owned(),
+            });
         }
         if status == http::StatusCode::UNAUTHORIZED || status == http::StatusCode::FORBIDDEN {
             return Err(self.server_err(format!(
@@ -400,49 +401,15 @@ impl Fetcher<'_> {
         let uri: http::Uri = url
             .parse()
             .map_err(|e| self.server_err(format!("URL {url}: {e}")))?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") if self.repo.plain_http => false,
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if self.repo.plain_http => {}
             _ => return Err(self.server_err(format!("scheme of {url} not allowed"))),
-        };
-        let host = uri
-            .host()
-            .ok_or_else(|| self.server_err(format!("{url} has no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let proxy = self.proxy.proxy_for(https, &host);
-        let tcp = match proxy {
-            Some(proxy) => {
-                let mut tcp = TcpStream::connect(proxy)
-                    .await
-                    .map_err(|e| self.server_err(format!("connect to proxy {proxy}: {e}")))?;
-                if https {
-                    connect_tunnel(&mut tcp, &host, port)
-                        .await
-                        .map_err(|e| self.server_err(format!("proxy {proxy}: {e}")))?;
-                }
-                tcp
-            }
-            None => TcpStream::connect((host.as_str(), port))
-                .await
-                .map_err(|e| self.server_err(format!("connect to {host}:{port}: {e}")))?,
-        };
-        // Through an HTTP proxy a plain request names the whole URL (absolute form).
-        let target = if proxy.is_some() && !https {
-            url.to_owned()
-        } else {
-            uri.path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/")
-                .to_owned()
-        };
-        let mut request = http::Request::get(target)
-            .header(
-                http::header::HOST,
-                uri.authority().map(|a| a.as_str()).unwrap_or(""),
-            )
+        }
+        if uri.host().is_none() {
+            return Err(self.server_err(format!("{url} has no host")));
+        }
+        let mut request = http::Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
             .header(http::header::USER_AGENT, "signet-dct");
         if let Some(token) = bearer {
@@ -451,20 +418,13 @@ impl Fetcher<'_> {
             request = request.header(http::header::AUTHORIZATION, basic);
         }
         let request = request
-            .body(Empty::<Bytes>::new())
+            .body(Full::new(Bytes::new()))
             .map_err(|e| self.server_err(e.to_string()))?;
-        let response = if https {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|e| self.server_err(format!("server name {host}: {e}")))?;
-            let tls = TlsConnector::from(self.tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(|e| self.server_err(format!("TLS with {host}: {e}")))?;
-            send(TokioIo::new(tls), request).await
-        } else {
-            send(TokioIo::new(tcp), request).await
-        }
-        .map_err(|e| self.server_err(e))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| self.server_err(format!("{what}: {}", signet_http::describe(&e))))?;
         let status = response.status();
         let challenge = response
             .headers()
@@ -508,41 +468,6 @@ impl Fetcher<'_> {
     }
 }
 
-/// Opens a CONNECT tunnel to `host:port` through an HTTP proxy.
-async fn connect_tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    tcp.write_all(format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
-        .await
-        .map_err(|e| format!("CONNECT: {e}"))?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 8192 {
-            return Err("CONNECT answer head larger than 8 KiB".to_owned());
-        }
-        let n = tcp
-            .read(&mut byte)
-            .await
-            .map_err(|e| format!("CONNECT answer: {e}"))?;
-        if n == 0 {
-            return Err("closed the connection during CONNECT".to_owned());
-        }
-        head.push(byte[0]);
-    }
-    let status_line = String::from_utf8_lossy(&head);
-    let status_line = status_line.lines().next().unwrap_or("");
-    let code = status_line.split_whitespace().nth(1).unwrap_or("");
-    if code != "200" {
-        return Err(format!("CONNECT {authority} refused: {status_line}"));
-    }
-    Ok(())
-}
-
 /// `Bearer k="v",k2="v2"` → pairs; `None` when the scheme is not Bearer.
 fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
     let (scheme, rest) = header.trim().split_once(' ')?;
@@ -582,25 +507,6 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
-}
-
-async fn send<S>(
-    io: TokioIo<S>,
-    request: http::Request<Empty<Bytes>>,
-) -> Result<http::Response<hyper::body::Incoming>, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request: {e}"))
 }
 
 #[cfg(test)]

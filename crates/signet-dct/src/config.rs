@@ -132,6 +132,12 @@ impl DctConfig {
 }
 
 impl Dct {
+    /// The Notary server URLs configured (as written, without a trailing `/`), one per
+    /// scope: the keys of [`crate::DctVerifier::with_credentials`].
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        self.repositories.iter().map(|r| r.server.as_str())
+    }
+
     /// The most specific scope covering `gun`: an exact name beats a `prefix/*`, a longer
     /// prefix beats a shorter one.
     pub fn repository_for(&self, gun: &str) -> Option<&Repository> {

@@ -68,6 +68,14 @@ pub enum DctError {
     /// The Notary server could not be reached or answered with an error.
     #[error("notary server {server}: {reason}")]
     Server { server: String, reason: String },
+    /// The Notary server has no metadata for the repository (HTTP 404): it is not signed
+    /// with Docker Content Trust there.
+    #[error("notary server {server} has no {role} metadata for {gun}: the repository is not signed with Docker Content Trust")]
+    NotSigned {
+        server: String,
+        gun: String,
+        role: String,
+    },
     /// The Notary server did not answer within the time allowed.
     #[error("notary server {server} did not answer within {seconds} s")]
     Timeout { server: String, seconds: u64 },

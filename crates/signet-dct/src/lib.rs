@@ -24,8 +24,8 @@
 //! `rsapkcs1v15`), `ed25519` (`eddsa`).
 //!
 //! The pure part ([`Update`], [`RootPin`], [`admit`]) does no I/O; [`DctVerifier`] fetches
-//! `GET {server}/v2/{gun}/_trust/tuf/{role}.json` over TLS (hyper 1 + rustls on aws-lc-rs)
-//! with a per-request timeout and size bounds (root 512 KiB, timestamp 64 KiB, others the
+//! `GET {server}/v2/{gun}/_trust/tuf/{role}.json` through Signet's shared outbound stack
+//! (`signet-http`: pooled hyper-util client, rustls on aws-lc-rs) with a per-request timeout and size bounds (root 512 KiB, timestamp 64 KiB, others the
 //! length the metadata above declares, at most 16 MiB), and remembers per repository the
 //! trusted root and the versions seen, for the life of the process. A server that answers
 //! `401` with a `Bearer` challenge (Notary behind a registry's token service, as on Docker
@@ -33,11 +33,11 @@
 //! ([`DctVerifier::with_credentials`]) go to the realm only when it is on the Notary
 //! server's own host, otherwise the token is asked for anonymously.
 //!
-//! Outbound connections honour `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (HTTP CONNECT
-//! proxies; [`ProxySettings`]) and trust the Mozilla roots, the system roots,
-//! `SSL_CERT_FILE`, `SSL_CERT_DIR` and the scope's `serverCa`.
+//! Outbound connections are signet-http's: `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` from the
+//! environment (or explicit [`ProxySettings`]), CONNECT tunnels for https, and the Mozilla
+//! roots, the system roots, `SSL_CERT_FILE`, `SSL_CERT_DIR` and the scope's `serverCa`.
 //!
-//! # Configuration (proposal for Signet's configuration file)
+//! # Configuration (`dct:` of Signet's configuration file)
 //!
 //! ```yaml
 //! dct:
@@ -55,7 +55,7 @@
 //! any root key or certificate, a non-https server (unless `dangerPlainHttp`, logged), and a
 //! malformed `migrationUntil`.
 //!
-//! # How the engine uses it (proposal)
+//! # How the engine uses it (`signet-engine`, `engine/dct.rs`)
 //!
 //! For an image `registry/repo:tag` whose repository a `dct` scope covers, the engine
 //! resolves the tag to a descriptor as today, runs the Notation pipeline, and, when Notation
@@ -67,7 +67,7 @@
 //! "verified": true}`; after the window the DCT entry is reported with `verified: false`
 //! and an error saying the window ended. A reference pinned by digest has no tag, so DCT
 //! cannot apply (Notation only). Codes: [`DctError::is_transport`] errors map to
-//! `REGISTRY_ERROR` / `TIMEOUT` (not cached); `TargetNotFound` to `SIGNATURE_NOT_FOUND`;
+//! `REGISTRY_ERROR` / `TIMEOUT` (not cached); `TargetNotFound` and `NotSigned` (HTTP 404) to `SIGNATURE_NOT_FOUND`;
 //! `RootNotPinned` to `UNTRUSTED_SIGNER`; `Expired` to `SIGNATURE_EXPIRED`; the rest
 //! (threshold, hashes, rollback, mismatch, malformed) to `SIGNATURE_INVALID`.
 

@@ -1,61 +1,43 @@
-//! Outbound connection settings shared by every request to Notary servers and token
-//! services: `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (either case), and the system trust
-//! roots with `SSL_CERT_FILE` / `SSL_CERT_DIR`.
+//! Proxies for the requests to Notary servers and token services. By default they come from
+//! the environment (`HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`, either case) through
+//! signet-http's [`signet_http::ProxyPolicy`], like every other outbound connection of
+//! Signet; [`ProxySettings`] names them explicitly instead (tests, embedders).
 
-use std::path::Path;
+use signet_http::ProxyPolicy;
 
-/// Proxies for outbound connections.
+/// Explicit proxies for outbound connections.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
-    /// Proxy (`host:port`, HTTP CONNECT) for https:// targets.
+    /// Proxy (`host:port` or `http://host:port`, HTTP CONNECT) for https:// targets.
     pub https: Option<String>,
-    /// Proxy (`host:port`) for http:// targets (absolute-form requests).
+    /// Proxy (`host:port` or `http://host:port`) for http:// targets (absolute-form requests).
     pub http: Option<String>,
-    /// Hosts reached directly: exact names, domain suffixes (`.example.com` or
-    /// `example.com`), IP addresses, or `*` for all.
+    /// Hosts reached directly: names, domain suffixes (`.example.com` or `example.com`),
+    /// IP addresses or ranges, `host:port`, or `*` for all.
     pub no_proxy: Vec<String>,
 }
 
-fn env_either(upper: &str) -> Option<String> {
-    std::env::var(upper)
-        .ok()
-        .or_else(|| std::env::var(upper.to_ascii_lowercase()).ok())
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// `http://host:port` (or `host:port`) → `host:port`; `None` for what cannot be used.
-fn proxy_authority(url: &str) -> Option<String> {
-    let url = url.trim();
-    let rest = if let Some(rest) = url.strip_prefix("http://") {
-        rest
-    } else if url.contains("://") {
-        tracing::warn!(proxy = %url, "dct: only http:// proxies are supported; connecting directly");
-        return None;
-    } else {
-        url
-    };
-    let authority = rest.split('/').next().unwrap_or("");
-    // Credentials in the proxy URL are not supported: never forward them half-parsed.
-    if authority.is_empty() || authority.contains('@') {
-        return None;
-    }
-    if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        Some(authority.to_owned())
-    } else {
-        Some(format!("{authority}:80"))
+fn url(proxy: &Option<String>) -> String {
+    match proxy.as_deref().map(str::trim) {
+        None | Some("") => String::new(),
+        Some(p) if p.contains("://") => p.to_owned(),
+        Some(p) => format!("http://{p}"),
     }
 }
 
 impl ProxySettings {
     /// Reads `HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY` (upper or lower case).
     pub fn from_env() -> ProxySettings {
+        let var = |name: &str| {
+            std::env::var(name)
+                .or_else(|_| std::env::var(name.to_ascii_lowercase()))
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        };
         ProxySettings {
-            https: env_either("HTTPS_PROXY").and_then(|u| proxy_authority(&u)),
-            http: env_either("HTTP_PROXY").and_then(|u| proxy_authority(&u)),
-            no_proxy: env_either("NO_PROXY")
+            https: var("HTTPS_PROXY"),
+            http: var("HTTP_PROXY"),
+            no_proxy: var("NO_PROXY")
                 .map(|v| {
                     v.split(',')
                         .map(|s| s.trim().to_owned())
@@ -66,71 +48,20 @@ impl ProxySettings {
         }
     }
 
-    /// The proxy to use for `host` over `https` or plain HTTP, if any.
-    pub fn proxy_for(&self, https: bool, host: &str) -> Option<&str> {
-        let proxy = if https { &self.https } else { &self.http };
-        let proxy = proxy.as_deref()?;
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        for entry in &self.no_proxy {
-            let entry = entry.to_ascii_lowercase();
-            if entry == "*" {
-                return None;
-            }
-            let name = entry
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let name = if entry.starts_with('[') {
-                name
-            } else {
-                entry.split(':').next().unwrap_or("").to_owned()
-            };
-            let suffix = name.trim_start_matches('.');
-            if host == suffix || host.ends_with(&format!(".{suffix}")) {
-                return None;
-            }
-        }
-        Some(proxy)
+    /// The signet-http policy for these settings. Unusable settings (a proxy URL of a
+    /// scheme other than `http://`) are logged, and requests then go directly.
+    pub fn to_policy(&self) -> ProxyPolicy {
+        ProxyPolicy::explicit(
+            &url(&self.http),
+            &url(&self.https),
+            "",
+            &self.no_proxy.join(","),
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "dct: unusable proxy settings; connecting directly");
+            ProxyPolicy::none()
+        })
     }
-}
-
-/// The system's trust roots (DER): `SSL_CERT_FILE` or the usual bundle locations, plus
-/// every certificate file in `SSL_CERT_DIR`.
-pub(crate) fn system_roots() -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let file = env_either("SSL_CERT_FILE").or_else(|| {
-        [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/cert.pem",
-        ]
-        .iter()
-        .find(|p| Path::new(p).exists())
-        .map(|p| (*p).to_owned())
-    });
-    if let Some(file) = file {
-        if let Ok(bytes) = std::fs::read(&file) {
-            out.extend(crate::keys::pem_blocks(&bytes, "CERTIFICATE"));
-        }
-    }
-    if let Some(dirs) = env_either("SSL_CERT_DIR") {
-        for dir in dirs.split(':') {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                continue;
-            };
-            for entry in entries.flatten().take(4096) {
-                if let Ok(bytes) = std::fs::read(entry.path()) {
-                    out.extend(crate::keys::pem_blocks(&bytes, "CERTIFICATE"));
-                }
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -148,25 +79,20 @@ mod tests {
                 "notary.example:4443".into(),
             ],
         };
+        let policy = settings.to_policy();
+        let routed = |url: &str| {
+            policy
+                .route(&url.parse().expect("url"))
+                .map(|r| r.uri.to_string())
+        };
         assert_eq!(
-            settings.proxy_for(true, "notary.other"),
-            Some("proxy.internal:3128")
+            routed("https://notary.other/").as_deref(),
+            Some("http://proxy.internal:3128/")
         );
-        assert_eq!(settings.proxy_for(true, "a.corp.example"), None);
-        assert_eq!(settings.proxy_for(true, "corp.example"), None);
-        assert_eq!(
-            settings.proxy_for(true, "evilcorp.example"),
-            Some("proxy.internal:3128")
-        );
-        assert_eq!(settings.proxy_for(true, "10.0.0.1"), None);
-        assert_eq!(settings.proxy_for(true, "notary.example"), None);
-        assert_eq!(settings.proxy_for(false, "notary.other"), None);
-        assert_eq!(
-            proxy_authority("http://p.example:8080/"),
-            Some("p.example:8080".into())
-        );
-        assert_eq!(proxy_authority("p.example"), Some("p.example:80".into()));
-        assert_eq!(proxy_authority("https://p.example"), None);
-        assert_eq!(proxy_authority("http://user:pw@p.example:1"), None);
+        assert_eq!(routed("https://a.corp.example/"), None);
+        assert_eq!(routed("https://10.0.0.1/"), None);
+        assert_eq!(routed("https://notary.example:4443/"), None);
+        assert!(routed("https://notary.example:443/").is_some());
+        assert_eq!(routed("http://notary.other/"), None);
     }
 }

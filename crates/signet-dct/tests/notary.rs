@@ -553,11 +553,9 @@ async fn notary_servers_are_reached_through_the_https_proxy_unless_no_proxy_says
         .unwrap();
     let port = notary.url.rsplit(':').next().unwrap().to_owned();
     let targets = proxy.targets.lock().unwrap().clone();
-    assert_eq!(
-        targets.len(),
-        4,
-        "one tunnel per metadata file: {targets:?}"
-    );
+    // Connections are pooled (signet-http's client): the four metadata files may share
+    // one tunnel.
+    assert!(!targets.is_empty(), "no tunnel: {targets:?}");
     assert!(
         targets.iter().all(|t| *t == format!("127.0.0.1:{port}")),
         "{targets:?}"

@@ -11,6 +11,14 @@
 //! | a signature manifest the registry served wrong ([`RejectedSignature`]) or an envelope blob that is missing, oversize or not what its descriptor says | `SIGNATURE_INVALID` (for that signature) |
 //! | no signature at all | `SIGNATURE_NOT_FOUND` (from [`signet_notation::verifier::combine`]) |
 //! | a signature's own verification | its [`Failure`]'s code; several signatures: the one that got furthest |
+//! | multi-arch, per platform: the index selects no platform manifest | `SIGNATURE_NOT_FOUND` |
+//! | multi-arch, per platform: more than [`crate::MAX_PLATFORM_MANIFESTS`], or a nested index | `UNSUPPORTED_SIGNATURE` |
+//! | multi-arch, per platform: a platform manifest not verified | that manifest's code, the message naming platform and digest |
+//! | DCT: Notary server unreachable or failing / too slow | `REGISTRY_ERROR` / `TIMEOUT` (not cached) |
+//! | DCT: the repository or the tag is not signed | `SIGNATURE_NOT_FOUND` |
+//! | DCT: root not anchored in the pinned keys/certificates; DCT verified after the migration window or without one | `UNTRUSTED_SIGNER` |
+//! | DCT: metadata expired | `SIGNATURE_EXPIRED` |
+//! | DCT: thresholds, hashes, rollback, tag signed for another manifest, malformed | `SIGNATURE_INVALID` |
 //! | the caller's deadline passed, or a registry call ran into it | `TIMEOUT` |
 //! | the engine itself (a verification task that panicked, a closed semaphore) | `INTERNAL` |
 //!
@@ -113,6 +121,79 @@ pub(crate) fn envelope_fetch(e: &RegistryError) -> Failure {
         code,
         check: Check::Integrity,
         message: format!("the signature envelope could not be fetched: {e}"),
+    }
+}
+
+/// An index under a per-platform mode lists no manifest for the configured platforms.
+pub(crate) fn no_platform_manifest(index: &str, platforms: &[String]) -> VerdictError {
+    let which = if platforms.is_empty() {
+        "any platform".to_owned()
+    } else {
+        platforms.join(", ")
+    };
+    VerdictError {
+        code: ErrorCode::SignatureNotFound,
+        message: format!(
+            "the image index {index} lists no platform manifest for {which}, so no signature can decide; check the image or the multiArch platforms"
+        ),
+    }
+}
+
+/// An index under a per-platform mode selects more platform manifests than are verified.
+pub(crate) fn too_many_platforms(index: &str, count: usize, limit: usize) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UnsupportedSignature,
+        message: format!(
+            "the image index {index} lists {count} platform manifests, more than the {limit} verified per image; sign the index (multiArch mode index or indexOrPlatforms) or name the cluster's platforms"
+        ),
+    }
+}
+
+/// An index under a per-platform mode lists another index.
+pub(crate) fn nested_index(index: &str, nested: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UnsupportedSignature,
+        message: format!(
+            "the image index {index} lists another index ({nested}), which is not verified per platform; sign the index (multiArch mode index or indexOrPlatforms)"
+        ),
+    }
+}
+
+/// A Docker Content Trust failure as a contract error.
+pub(crate) fn dct(e: &signet_dct::DctError) -> VerdictError {
+    use signet_dct::DctError as D;
+    let code = match e {
+        D::Timeout { .. } => ErrorCode::Timeout,
+        D::Server { .. } => ErrorCode::RegistryError,
+        D::NotSigned { .. } | D::TargetNotFound { .. } => ErrorCode::SignatureNotFound,
+        D::RootNotPinned { .. } => ErrorCode::UntrustedSigner,
+        D::Expired { .. } => ErrorCode::SignatureExpired,
+        D::NotConfigured { .. } | D::Config(_) => ErrorCode::Internal,
+        _ => ErrorCode::SignatureInvalid,
+    };
+    VerdictError {
+        code,
+        message: e.to_string(),
+    }
+}
+
+/// DCT verified the tag, but the migration window has ended.
+pub(crate) fn dct_window_closed(tag: &str, signer: &str, ended: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UntrustedSigner,
+        message: format!(
+            "tag {tag} is signed in Docker Content Trust ({signer}), but the migration window ended at {ended} (dct.migrationUntil): DCT alone no longer admits images; sign the image with Notation"
+        ),
+    }
+}
+
+/// DCT verified the tag, but no migration window is configured.
+pub(crate) fn dct_no_window(tag: &str, signer: &str) -> VerdictError {
+    VerdictError {
+        code: ErrorCode::UntrustedSigner,
+        message: format!(
+            "tag {tag} is signed in Docker Content Trust ({signer}), but no migration window is configured (dct.migrationUntil), so DCT alone does not admit images; sign the image with Notation"
+        ),
     }
 }
 

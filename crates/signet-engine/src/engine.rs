@@ -15,12 +15,16 @@ use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifes
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+use crate::multiarch::MultiArchPolicy;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
     codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
     VerdictError,
 };
+
+mod dct;
+mod per_platform;
 
 /// Where a verdict is cached: signatures live in the artifact's repository, and a verdict
 /// holds only under the statement and trust material it was reached with.
@@ -69,6 +73,10 @@ pub struct Engine {
     fixed_time: Option<time::OffsetDateTime>,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
     revocation: Option<Arc<HttpRevocationSource>>,
+    /// Multi-arch options by statement name.
+    multi_arch: Arc<std::collections::BTreeMap<String, MultiArchPolicy>>,
+    /// Docker Content Trust during a migration, when configured.
+    dct: Option<Arc<dct::DctState>>,
     counters: Counters,
 }
 
@@ -140,6 +148,15 @@ impl Engine {
             revocation: config
                 .revocation
                 .map(|c| Arc::new(HttpRevocationSource::new(c))),
+            multi_arch: Arc::new(config.multi_arch),
+            dct: config.dct.map(|v| {
+                Arc::new(dct::DctState::new(
+                    v,
+                    config.success_ttl,
+                    config.failure_ttl,
+                    config.max_cache_entries,
+                ))
+            }),
             counters: Counters::default(),
         })
     }
@@ -147,9 +164,10 @@ impl Engine {
     /// An engine for another trust configuration (a namespace's) that shares this one's
     /// trust-independent parts: the registry client (connections, tokens, body budget), tag
     /// resolutions, concurrency permits, the envelope budget and the CRL cache, so the
-    /// process-wide bounds hold for both. Its verdict cache is its own: a verdict reached
-    /// under one trust configuration never answers for another. Takes the verdict cache's
-    /// size and lifetimes, `fixed_time` and `user_metadata` from `config`.
+    /// process-wide bounds hold for both, and the Docker Content Trust verifier. Its verdict
+    /// cache is its own: a verdict reached under one trust configuration never answers for
+    /// another. Takes the verdict cache's size and lifetimes, `fixed_time`, `user_metadata`
+    /// and the multi-arch options (by statement name) from `config`.
     pub fn sibling(&self, config: &EngineConfig, trust: TrustSnapshot) -> Engine {
         Engine {
             client: self.client.clone(),
@@ -167,6 +185,10 @@ impl Engine {
             fixed_time: config.fixed_time,
             user_metadata: Arc::new(config.user_metadata.clone()),
             revocation: self.revocation.clone(),
+            // Keyed by the statement names of this configuration's trust policy.
+            multi_arch: Arc::new(config.multi_arch.clone()),
+            // DCT trust is pinned in the service configuration, not in a trust policy.
+            dct: self.dct.clone(),
             counters: Counters::default(),
         }
     }
@@ -311,7 +333,9 @@ impl Engine {
         };
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return with_reference(&v, image);
+            return self
+                .with_dct(with_reference(&v, image), &reference, deadline)
+                .await;
         }
         let mut ran = false;
         let result = self
@@ -334,7 +358,7 @@ impl Engine {
                     },
                 };
                 let v = self
-                    .run(image, &reference, &desc, &trust, &statement.name, deadline)
+                    .decide(image, &reference, &desc, &trust, &statement.name, deadline)
                     .await;
                 if v.is_cacheable() {
                     Ok(Arc::new(v))
@@ -348,10 +372,11 @@ impl Engine {
                 .verdict_coalesced
                 .fetch_add(1, Ordering::Relaxed);
         }
-        match result {
+        let verdict = match result {
             Ok(v) => with_reference(&v, image),
             Err(v) => with_reference(&v, image),
-        }
+        };
+        self.with_dct(verdict, &reference, deadline).await
     }
 
     /// Resolves through the cache; concurrent resolutions of one key share one request.
@@ -530,7 +555,11 @@ impl Engine {
             verified: combined.verified,
             policy: Some(statement.to_owned()),
             level,
-            signatures: combined.signatures.iter().map(summary).collect(),
+            signatures: combined
+                .signatures
+                .iter()
+                .map(|r| summary(r, &desc.digest))
+                .collect(),
             error: if combined.verified {
                 None
             } else {
@@ -638,10 +667,11 @@ fn failed(failure: Failure) -> SignatureVerdict {
     }
 }
 
-fn summary(r: &SignatureReport) -> SignatureSummary {
+fn summary(r: &SignatureReport, manifest: &str) -> SignatureSummary {
     SignatureSummary {
         format: crate::SignatureFormat::Notation,
         digest: r.digest.clone(),
+        manifest: Some(manifest.to_owned()),
         media_type: r.media_type.clone(),
         verified: r.verdict.verified,
         signer: r.verdict.signer.clone(),

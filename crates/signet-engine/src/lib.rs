@@ -9,6 +9,12 @@
 //! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
+//! Two additions to that path: an image index is decided by its platform manifests'
+//! signatures when the statement's [`EngineConfig::multi_arch`] option asks for it
+//! ([`multiarch`]); and a tag Notation does not verify, in a Docker Content Trust scope
+//! ([`EngineConfig::dct`]), is verified with DCT and admitted only during its migration
+//! window (signature entries say `format: "dct"`).
+//!
 //! API:
 //! - [`TrustSnapshot::load`] / [`TrustSnapshot::load_with_stores`] (service: the policy must
 //!   be valid; a store that does not load is absent and listed, which makes the engine not
@@ -57,12 +63,14 @@ use signet_registry::RegistryConfig;
 
 pub mod codes;
 mod engine;
+pub mod multiarch;
 pub mod revocation;
 pub mod revocation_guard;
 mod stats;
 mod trust;
 
 pub use engine::Engine;
+pub use multiarch::{MultiArchMode, MultiArchPolicy, MAX_PLATFORM_MANIFESTS};
 pub use stats::{EngineStats, LatencyHistogram, REGISTRY_LATENCY_BUCKETS};
 pub use trust::{read_oci_policy, TrustError, TrustSnapshot};
 
@@ -79,8 +87,13 @@ pub struct VerdictError {
 pub struct SignatureSummary {
     /// The signature system (`"format": "notation"` in answers).
     pub format: SignatureFormat,
-    /// Digest of the signature manifest.
+    /// Digest of the signature manifest (for `dct`: of the image manifest the tag is
+    /// signed for).
     pub digest: String,
+    /// The digest whose signature this is: the artifact's, or for a multi-arch image
+    /// verified per platform, the platform manifest's (CONTRACT.md Additions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// The envelope media type (empty for a signature manifest the registry served wrong).
     pub media_type: String,
     pub verified: bool,
@@ -102,6 +115,8 @@ pub enum SignatureFormat {
     /// Notary Project (Notation) signatures: COSE or JWS envelopes.
     #[default]
     Notation,
+    /// Docker Content Trust (Notary v1, TUF metadata), during a migration window.
+    Dct,
 }
 
 /// The verdict for one image reference.
@@ -187,6 +202,12 @@ pub struct EngineConfig {
     /// with revocation information has an unknown revocation status (`REVOCATION_UNKNOWN`
     /// under an enforced `revocation` action).
     pub revocation: Option<revocation::RevocationConfig>,
+    /// Multi-arch verification per trust-policy statement name (statements not named: the
+    /// index's own signature decides, [`MultiArchMode::Index`]).
+    pub multi_arch: BTreeMap<String, MultiArchPolicy>,
+    /// Docker Content Trust for tags Notation does not verify, in the verifier's scopes,
+    /// admitting only during its migration window; `None` (the default): Notation only.
+    pub dct: Option<signet_dct::DctVerifier>,
 }
 
 impl Default for EngineConfig {
@@ -202,6 +223,8 @@ impl Default for EngineConfig {
             max_cache_entries: 10_000,
             max_envelope_bytes_in_flight: 128 * 1024 * 1024,
             revocation: None,
+            multi_arch: BTreeMap::new(),
+            dct: None,
         }
     }
 }
@@ -223,6 +246,7 @@ mod tests {
         let s = SignatureSummary {
             format: SignatureFormat::Notation,
             digest: "sha256:00".into(),
+            manifest: Some("sha256:11".into()),
             media_type: "application/cose".into(),
             verified: true,
             signer: None,
@@ -233,5 +257,6 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["format"], "notation");
         assert_eq!(json["mediaType"], "application/cose");
+        assert_eq!(json["manifest"], "sha256:11");
     }
 }

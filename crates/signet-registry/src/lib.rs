@@ -72,10 +72,11 @@ mod transport;
 
 pub use auth::{BoxFuture, Credential, DockerConfig, NoCredentials, TokenSource};
 pub use client::{
-    Discovery, RegistryClient, RegistryConfig, RejectedSignature, SignatureManifest, Signatures,
-    MAX_ENVELOPE_BYTES, MAX_MANIFEST_BYTES, MEDIA_TYPE_COSE, MEDIA_TYPE_DOCKER_LIST,
-    MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_EMPTY, MEDIA_TYPE_JWS, MEDIA_TYPE_OCI_INDEX,
-    MEDIA_TYPE_OCI_MANIFEST, NOTATION_ARTIFACT_TYPE,
+    is_index, parse_index_entries, Discovery, IndexEntry, Platform, RegistryClient, RegistryConfig,
+    RejectedSignature, SignatureManifest, Signatures, MAX_ENVELOPE_BYTES, MAX_INDEX_ENTRIES,
+    MAX_MANIFEST_BYTES, MEDIA_TYPE_COSE, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_EMPTY, MEDIA_TYPE_JWS, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST,
+    NOTATION_ARTIFACT_TYPE,
 };
 pub use error::RegistryError;
 pub use reference::{Reference, DOCKER_HUB, DOCKER_HUB_API};

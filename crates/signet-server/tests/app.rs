@@ -71,6 +71,7 @@ impl ImageVerifier for Fake {
                 signatures: vec![SignatureSummary {
                     format: Default::default(),
                     digest: "sha256:ff".into(),
+                    manifest: None,
                     media_type: "application/cose".into(),
                     verified,
                     signer: Some("CN=test".into()),

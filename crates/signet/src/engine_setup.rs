@@ -125,6 +125,13 @@ fn load_trust(options: &EngineOptions<'_>) -> anyhow::Result<TrustSnapshot> {
             kv.url
         );
     }
+    if let Some(settings) = options.settings {
+        for name in policy.unknown_statements(settings.multi_arch.keys()) {
+            eprintln!(
+                "warning: multiArch.statements.{name}: the trust policy has no statement of that name; the option applies to nothing"
+            );
+        }
+    }
     let trust = TrustSnapshot::from_document(policy.doc, options.trust_store, 1);
     for (statement, e) in trust.load_errors() {
         eprintln!(

@@ -26,6 +26,10 @@ pub struct SignatureResult {
     /// The signature system (`"notation"`).
     pub format: signet_engine::SignatureFormat,
     pub digest: String,
+    /// The digest whose signature this is (a platform manifest's, for a multi-arch image
+    /// verified per platform).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     pub media_type: String,
     pub verified: bool,
     pub signer: Option<String>,
@@ -116,12 +120,18 @@ fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
             .map(|x| format!(", signed by {x}"))
             .unwrap_or_default();
         let state = if s.verified { "verified" } else { "failed" };
+        let of = match (&s.manifest, s.format) {
+            (_, signet_engine::SignatureFormat::Dct) => " (Docker Content Trust)".to_owned(),
+            (Some(m), _) if r.digest.as_ref() != Some(m) => format!(" of platform manifest {m}"),
+            _ => String::new(),
+        };
+        let about = format!("{}{signer}", s.media_type);
+        let about = about.trim_start_matches(", ");
         writeln!(
             out,
-            "  signature {} {} ({}{signer}): {state}",
+            "  signature {} {}{of} ({about}): {state}",
             i + 1,
             s.digest,
-            s.media_type
         )?;
         if let Some(e) = &s.error {
             let check = s
@@ -158,6 +168,7 @@ mod tests {
             signatures: vec![SignatureResult {
                 format: signet_engine::SignatureFormat::Notation,
                 digest: "sha256:11".into(),
+                manifest: Some("sha256:00".into()),
                 media_type: "application/cose".into(),
                 verified: false,
                 signer: None,

@@ -118,6 +118,19 @@ impl LoadedPolicy {
     pub fn statement_count(&self) -> usize {
         self.doc.statements.len()
     }
+
+    /// The `multiArch.statements` names this policy has no statement for (their option
+    /// then applies to nothing: a typo would silently keep notation's behaviour).
+    pub fn unknown_statements<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a String>,
+    ) -> Vec<&'a str> {
+        names
+            .into_iter()
+            .filter(|n| !self.doc.statements.iter().any(|s| &s.name == *n))
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 fn no_policy(message: String) -> ErrorInfo {
@@ -350,6 +363,7 @@ fn artifact_result(
             .map(|s| SignatureResult {
                 format: signet_engine::SignatureFormat::Notation,
                 digest: s.digest.clone(),
+                manifest: None,
                 media_type: s.media_type.clone(),
                 verified: s.verdict.verified,
                 signer: s.verdict.signer.clone(),
@@ -394,6 +408,7 @@ pub fn from_engine(v: &signet_engine::ImageVerdict) -> ArtifactResult {
             .map(|s| SignatureResult {
                 format: s.format,
                 digest: s.digest.clone(),
+                manifest: s.manifest.clone(),
                 media_type: s.media_type.clone(),
                 verified: s.verified,
                 signer: s.signer.clone(),

@@ -247,3 +247,146 @@ async fn verify_against_a_real_registry() {
     let (code, _, err) = signet(&broken, &json, std::slice::from_ref(&signed_ref)).await;
     assert_eq!(code, Some(2), "{err}");
 }
+
+/// Pushes an index of linux/amd64 and linux/arm64 images under `tag`; returns the index and
+/// the two platform manifests.
+async fn push_multi_arch(
+    pusher: &Pusher,
+    repo: &str,
+    tag: &str,
+) -> (
+    signet_notation::Descriptor,
+    signet_notation::Descriptor,
+    signet_notation::Descriptor,
+) {
+    use serde_json::json;
+    let amd64 = pusher.image(repo, &format!("{tag}-amd64")).await;
+    let arm64 = pusher.image(repo, &format!("{tag}-arm64")).await;
+    let entry = |d: &signet_notation::Descriptor, arch: &str| {
+        json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size,
+               "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = json!({"schemaVersion": 2, "mediaType": support::push::OCI_INDEX,
+                       "manifests": [entry(&amd64, "amd64"), entry(&arm64, "arm64")]});
+    let index = pusher
+        .manifest(
+            repo,
+            tag,
+            support::push::OCI_INDEX,
+            &serde_json::to_vec(&index).unwrap(),
+        )
+        .await;
+    (index, amd64, arm64)
+}
+
+#[tokio::test]
+async fn multi_arch_per_platform_through_the_configuration() {
+    let pki = TestPki::new();
+    let reg = Registry::start(
+        &pki,
+        RegistryAuth::Htpasswd {
+            username: USER.into(),
+            password: PASS.into(),
+        },
+    )
+    .await;
+    let pusher = Pusher::new(
+        &reg.url(),
+        pki.client_config(),
+        Some(format!("Basic {}", b64(&format!("{USER}:{PASS}")))),
+    );
+    let ca = TestCa::new("Signet CLI Multi-Arch CA", KeyKind::P256);
+    let signer = ca.issue(&LeafOptions::new("cli signer", KeyKind::P256));
+    let (index, amd64, arm64) = push_multi_arch(&pusher, "team/app", "multi").await;
+    pusher
+        .signature(
+            "team/app",
+            &amd64,
+            &signer,
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            true,
+        )
+        .await;
+    pusher
+        .signature(
+            "team/app",
+            &arm64,
+            &signer,
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            true,
+        )
+        .await;
+    let (_, half_amd64, half_arm64) = push_multi_arch(&pusher, "team/app", "half").await;
+    pusher
+        .signature(
+            "team/app",
+            &half_amd64,
+            &signer,
+            EnvelopeKind::Cose,
+            SigStyle::Current,
+            true,
+        )
+        .await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let f = files(tmp.path(), &reg.host, &pki, &ca);
+    let config = f._dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "trust:\n  policyFile: {}\n  storeRoot: {}\nregistry:\n  dockerConfig: {}\n  caFiles: [{}]\n\
+             multiArch:\n  statements:\n    team: {{mode: platforms}}\n",
+            f.policy.display(),
+            f.store.display(),
+            f.docker_config.display(),
+            f.ca.display()
+        ),
+    )
+    .unwrap();
+    let run = |reference: String| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_signet"))
+                .args(["verify", "--config"])
+                .arg(&config)
+                .args(["--output", "json", &reference])
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(format!("{}/team/app:multi", reg.host)).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    let r = &doc["results"][0];
+    assert_eq!(r["digest"], index.digest.as_str());
+    let manifests: Vec<&str> = r["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .map(|s| s["manifest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        manifests,
+        vec![amd64.digest.as_str(), arm64.digest.as_str()]
+    );
+
+    let out = run(format!("{}/team/app:half", reg.host)).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &doc["results"][0]["error"];
+    assert_eq!(e["code"], "SIGNATURE_NOT_FOUND");
+    let message = e["message"].as_str().unwrap();
+    assert!(
+        message.contains("linux/arm64") && message.contains(&half_arm64.digest),
+        "{message}"
+    );
+}

@@ -288,3 +288,120 @@ async fn real_verdicts_and_trust_reload() {
     assert!(text.contains("signet_trust_generation 3"), "{text}");
     assert_eq!(probe(probes, "/readyz").await.0, 200);
 }
+
+/// The provider's answers for a multi-arch image under `multiArch` mode `platforms`: each
+/// signature entry names the platform manifest whose signature decided, and an unsigned
+/// platform denies the image with a message naming it.
+#[tokio::test]
+async fn provider_answers_name_the_platform_manifests_of_multi_arch_images() {
+    let reg_pki = TestPki::new();
+    let reg = Registry::start(&reg_pki, RegistryAuth::None).await;
+    let pusher = Pusher::new(&reg.url(), reg_pki.client_config(), None);
+    let ca = TestCa::new("Signet Serve Multi-Arch CA", KeyKind::P256);
+    let signer = ca.issue(&LeafOptions::new("signer", KeyKind::P256));
+    let mut indexes = Vec::new();
+    let mut platforms = Vec::new();
+    for tag in ["all", "half"] {
+        let amd64 = pusher.image("team/app", &format!("{tag}-amd64")).await;
+        let arm64 = pusher.image("team/app", &format!("{tag}-arm64")).await;
+        let entry = |d: &signet_notation::Descriptor, arch: &str| {
+            json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                   "platform": {"os": "linux", "architecture": arch}})
+        };
+        let index = json!({"schemaVersion": 2, "mediaType": support::push::OCI_INDEX,
+                           "manifests": [entry(&amd64, "amd64"), entry(&arm64, "arm64")]});
+        let index = pusher
+            .manifest(
+                "team/app",
+                tag,
+                support::push::OCI_INDEX,
+                &serde_json::to_vec(&index).unwrap(),
+            )
+            .await;
+        let signed: &[&signet_notation::Descriptor] = if tag == "all" {
+            &[&amd64, &arm64]
+        } else {
+            &[&amd64]
+        };
+        for d in signed {
+            pusher
+                .signature(
+                    "team/app",
+                    d,
+                    &signer,
+                    EnvelopeKind::Cose,
+                    SigStyle::Current,
+                    true,
+                )
+                .await;
+        }
+        indexes.push(index);
+        platforms.push((amd64, arm64));
+    }
+    let repo = format!("{}/team/app", reg.host);
+
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    std::fs::write(dir.path().join("registry-ca.crt"), &reg_pki.ca_pem).unwrap();
+    let cfg = setup(
+        dir.path(),
+        &pki,
+        &policy(&repo, "ca:test"),
+        &format!(
+            "registry:\n  caFiles: [{}/registry-ca.crt]\nmultiArch:\n  statements:\n    team: {{mode: platforms}}\n",
+            dir.path().display()
+        ),
+    );
+    std::fs::write(
+        dir.path().join("truststore/x509/ca/test/ca.crt"),
+        ca.cert_pem(),
+    )
+    .unwrap();
+    let serve = Serve::start(dir.path(), &["--config", cfg.to_str().unwrap()]);
+    let probes = serve.probes.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || probe(probes, "/readyz")
+            .await
+            .0
+            == 200)
+        .await,
+        "not ready: {:#?}",
+        serve.logs()
+    );
+    let gk = client_config(&pki.server_ca.pem, Some(&pki.client));
+    let (status, v) = call(
+        serve.addr,
+        gk,
+        "POST",
+        "/v1/verify",
+        &provider_request(&[&format!("{repo}:all"), &format!("{repo}:half")]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{v}");
+    let all = &v["response"]["items"][0]["value"];
+    assert_eq!(all["verified"], true, "{v}");
+    assert_eq!(all["digest"], indexes[0].digest.as_str());
+    let manifests: Vec<&str> = all["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["manifest"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        manifests,
+        vec![
+            platforms[0].0.digest.as_str(),
+            platforms[0].1.digest.as_str()
+        ]
+    );
+    assert_eq!(all["signatures"][0]["format"], "notation");
+    let half = &v["response"]["items"][1]["value"];
+    assert_eq!(half["verified"], false, "{v}");
+    assert_eq!(half["error"]["code"], "SIGNATURE_NOT_FOUND");
+    let message = half["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("linux/arm64") && message.contains(&platforms[1].1.digest),
+        "{message}"
+    );
+}

@@ -23,6 +23,9 @@ use crate::transport::{self, HttpClient};
 
 mod discovery;
 mod exchange;
+mod index;
+
+pub use index::{is_index, parse_index_entries, IndexEntry, Platform, MAX_INDEX_ENTRIES};
 
 /// `artifactType` of Notation signature manifests (and `config.mediaType` of legacy ones).
 pub const NOTATION_ARTIFACT_TYPE: &str = "application/vnd.cncf.notary.signature";

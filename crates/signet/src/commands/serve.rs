@@ -120,6 +120,13 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         let stores = policy
             .check_stores(&settings.trust_store)
             .context("trust.storeRoot")?;
+        let unknown = policy.unknown_statements(settings.engine.multi_arch.keys());
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "multiArch.statements: the trust policy has no statement named {}",
+                unknown.join(", ")
+            );
+        }
         println!(
             "configuration valid: listen {}, trust policy {} ({} statement(s), {} trust store reference(s))",
             settings.server.listen,
@@ -148,6 +155,24 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
 
     init_logging(&settings.log_level);
     let engine_config = settings.engine.engine_config()?;
+    if let Ok(policy) = crate::verification::load_policy(
+        &settings.trust_policy,
+        crate::verification::PolicyKind::Oci,
+    ) {
+        for name in policy.unknown_statements(settings.engine.multi_arch.keys()) {
+            tracing::warn!(statement = %name, "multiArch.statements names a statement the trust policy does not have: its option applies to nothing");
+        }
+    }
+    if let Some(dct) = &settings.engine.dct {
+        match dct.migration_until {
+            Some(until) => {
+                tracing::info!(%until, "dct: Docker Content Trust admits tags Notation does not verify until the end of the migration window")
+            }
+            None => tracing::warn!(
+                "dct: no migrationUntil: Docker Content Trust results are reported, never admit"
+            ),
+        }
+    }
     for host in &engine_config.registry.plain_http {
         tracing::warn!(
             registry = %host,

@@ -54,6 +54,11 @@ impl EngineSettings {
                 );
             }
         }
+        let dct = self
+            .dct
+            .as_ref()
+            .map(|d| dct_verifier(d, &docker))
+            .transpose()?;
         registry.credentials = docker.into_source();
         if let Some(azure) = self.azure.as_ref().filter(|a| !a.acr_registries.is_empty()) {
             // ACR hosts sign in with Entra ID; every other registry keeps the Docker config.
@@ -84,7 +89,37 @@ impl EngineSettings {
             tag_ttl: self.tag_ttl,
             fixed_time: None,
             revocation: self.revocation.clone(),
+            multi_arch: self.multi_arch.clone(),
+            dct,
             ..signet_engine::EngineConfig::default()
         })
     }
+}
+
+/// The DCT verifier, with the Docker config's user name and password for each Notary
+/// server's host (sent only to a token realm on that host).
+fn dct_verifier(
+    dct: &signet_dct::Dct,
+    docker: &signet_registry::DockerConfig,
+) -> anyhow::Result<signet_dct::DctVerifier> {
+    let mut verifier =
+        signet_dct::DctVerifier::new(dct.clone()).map_err(|e| anyhow::anyhow!("dct: {e}"))?;
+    let servers: Vec<String> = dct.servers().map(str::to_owned).collect();
+    for server in servers {
+        let host = server
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or("").to_owned());
+        if let Some(signet_registry::Credential::Basic { username, password }) =
+            host.as_deref().and_then(|h| docker.get(h))
+        {
+            verifier = verifier.with_credentials(
+                &server,
+                signet_dct::BasicCredentials {
+                    username: username.clone(),
+                    password: password.clone(),
+                },
+            );
+        }
+    }
+    Ok(verifier)
 }

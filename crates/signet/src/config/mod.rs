@@ -82,6 +82,19 @@
 //!         # versions: 2             # optional: the newest N enabled versions (default 1)
 //!         # chainFromSecret: true   # optional: anchors from the chain in the certificate's
 //!         #                         # secret (PEM or PKCS#12; needs secret get permission)
+//! multiArch:                      # image indexes: see `multiarch.rs` (not in trustpolicy.json,
+//!   statements:                   # which must stay valid for notation)
+//!     production:                 # trust-policy statement name
+//!       mode: platforms           # index (default) | platforms | indexOrPlatforms
+//!       platforms: [linux/amd64, linux/arm64]   # optional filter
+//! dct:                            # Docker Content Trust while migrating to Notation
+//!   migrationUntil: "2028-03-31T00:00:00Z"   # DCT alone admits only before this instant
+//!   timeoutSeconds: 10            # per request to a Notary server
+//!   repositories:
+//!     - scope: myregistry.azurecr.io/team/*  # a repository, or a prefix ending in /*
+//!       server: https://notary.example:4443
+//!       rootKeys: ["<64-hex root key ID>"]   # and/or rootCertificates: [PEM]; no TOFU
+//!       serverCa: "-----BEGIN CERTIFICATE-----..."   # optional
 //! ```
 //!
 //! Namespaced trust: a provider key `[NAMESPACE]IMAGE` (and an object of NAMESPACE at
@@ -89,6 +102,12 @@
 //! else under `trust`. Each namespace's policy and stores are files, reloaded like the
 //! cluster's; Key Vault stores (`azure.keyVault`) apply to the cluster's trust only. At most
 //! [`MAX_NAMESPACES`] namespaces.
+//!
+//! `dct`: a tag reference whose repository a `dct` scope covers and that Notation does not
+//! verify is verified with Docker Content Trust; before `migrationUntil` that admits it
+//! (answers carry a signature entry with `format: "dct"`), afterwards it does not, and the
+//! answer says the window ended. The Notary server's credentials come from the Docker config
+//! (`registry.dockerConfig`, entry for the server's host).
 //!
 //! Key Vault refresh: a certificate deleted or disabled in the vault leaves trust at the next
 //! refresh; a vault that cannot be reached keeps the last good set (logged, counted).
@@ -108,12 +127,14 @@ use std::time::Duration;
 
 mod azure;
 mod build;
+mod multiarch;
 mod validate;
 
 pub use azure::{
     AzureConfig, AzureIdentity, AzureSettings, KeyVaultCertificateConfig, KeyVaultConfig,
     KeyVaultSettings, ServicePrincipalConfig,
 };
+pub use multiarch::{MultiArchConfig, MultiArchStatement};
 pub use validate::VerifySettings;
 
 use serde::Deserialize;
@@ -195,6 +216,10 @@ pub struct Config {
     #[serde(default)]
     pub revocation: RevocationFileConfig,
     pub azure: Option<AzureConfig>,
+    #[serde(default)]
+    pub multi_arch: MultiArchConfig,
+    /// Docker Content Trust (Notary v1) during a migration to Notation (`signet_dct`).
+    pub dct: Option<signet_dct::DctConfig>,
 }
 
 /// `revocation:` — online certificate revocation checking (CRLs and OCSP over HTTP).
@@ -360,6 +385,10 @@ pub struct EngineSettings {
     pub tag_ttl: Duration,
     pub revocation: Option<signet_engine::revocation::RevocationConfig>,
     pub azure: Option<AzureSettings>,
+    /// `multiArch.statements`, by trust-policy statement name.
+    pub multi_arch: BTreeMap<String, signet_engine::MultiArchPolicy>,
+    /// `dct:`, validated (scopes, servers, pinned roots, migration window).
+    pub dct: Option<signet_dct::Dct>,
 }
 
 /// Reads and parses a configuration file (unknown keys are errors).
@@ -507,6 +536,73 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `acrRegistry`"), "{e}");
+    }
+
+    #[test]
+    fn multi_arch_statements_are_validated() {
+        let ok: Config = yaml_serde::from_str(&format!(
+            "{BASE}multiArch:\n  statements:\n    prod: {{mode: platforms, platforms: [linux/amd64, linux/arm/v7]}}\n    \
+             dev: {{mode: indexOrPlatforms}}\n    plain: {{}}\n"
+        ))
+        .unwrap();
+        let m = ok.validate_schema().unwrap().engine.multi_arch;
+        assert_eq!(m["prod"].mode, signet_engine::MultiArchMode::Platforms);
+        assert_eq!(m["prod"].platforms, vec!["linux/amd64", "linux/arm/v7"]);
+        assert_eq!(
+            m["dev"].mode,
+            signet_engine::MultiArchMode::IndexOrPlatforms
+        );
+        assert_eq!(m["plain"].mode, signet_engine::MultiArchMode::Index);
+
+        let bad: Config = yaml_serde::from_str(&format!(
+            "{BASE}multiArch:\n  statements:\n    a: {{mode: perPlatform}}\n    \
+             b: {{mode: platforms, platforms: [linux]}}\n    c: {{platforms: [linux/amd64]}}\n"
+        ))
+        .unwrap();
+        let e = bad.validate_schema().unwrap_err().to_string();
+        for needle in [
+            "multiArch.statements.a.mode: \"perPlatform\" is not one of index, platforms, indexOrPlatforms",
+            "multiArch.statements.b.platforms: \"linux\" is not a platform",
+            "multiArch.statements.c.platforms: only used with mode platforms",
+        ] {
+            assert!(e.contains(needle), "{needle} not in {e}");
+        }
+    }
+
+    #[test]
+    fn dct_section_is_validated_once_with_clear_errors() {
+        let key = "ab".repeat(32);
+        let ok: Config = yaml_serde::from_str(&format!(
+            "{BASE}dct:\n  migrationUntil: \"2028-03-31T00:00:00Z\"\n  repositories:\n    \
+             - {{scope: \"reg.example/team/*\", server: \"https://notary.example:4443\", rootKeys: [\"{key}\"]}}\n"
+        ))
+        .unwrap();
+        let settings = ok.validate_schema().unwrap();
+        let dct = settings.engine.dct.as_ref().unwrap();
+        assert!(dct.migration_until.is_some());
+        assert!(dct.repository_for("reg.example/team/app").is_some());
+        // The engine configuration carries the verifier.
+        assert!(settings.engine.engine_config().unwrap().dct.is_some());
+
+        for (yaml, needle) in [
+            (
+                "dct:\n  repositories: [{scope: reg.example/app, server: \"https://n.example\"}]\n",
+                "no trust on first use",
+            ),
+            (
+                &format!("dct:\n  repositories: [{{scope: reg.example/app, server: \"http://n.example\", rootKeys: [\"{key}\"]}}]\n"),
+                "must be an https:// URL",
+            ),
+            ("dct:\n  migrationUntil: next year\n", "migrationUntil \"next year\""),
+        ] {
+            let bad: Config = yaml_serde::from_str(&format!("{BASE}{yaml}")).unwrap();
+            let e = bad.validate_schema().unwrap_err().to_string();
+            assert!(e.contains("dct: ") && e.contains(needle), "{needle} not in {e}");
+        }
+        let e = yaml_serde::from_str::<Config>("dct:\n  trustOnFirstUse: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `trustOnFirstUse`"), "{e}");
     }
 
     #[test]

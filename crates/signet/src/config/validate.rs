@@ -381,6 +381,15 @@ impl Config {
             .as_ref()
             .and_then(|a| a.validate(&mut errors, &exist));
 
+        let multi_arch = self.multi_arch.validate(&mut errors);
+        let dct = self.dct.as_ref().and_then(|d| match d.validate() {
+            Ok(dct) => Some(dct),
+            Err(e) => {
+                errors.push(format!("dct: {e}"));
+                None
+            }
+        });
+
         let log_level = self.log.level.clone().unwrap_or_else(|| "info".into());
         if !matches!(
             log_level.as_str(),
@@ -438,6 +447,8 @@ impl Config {
                         tag_ttl,
                         revocation,
                         azure: azure.clone(),
+                        multi_arch,
+                        dct,
                     },
                     log_level,
                     azure,
