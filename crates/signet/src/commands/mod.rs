@@ -62,7 +62,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Verify the Notation signatures of artifacts (OCI image layouts with --oci-layout).
+    /// Verify the Notation signatures of images in registries (or of OCI image layouts with --oci-layout).
     Verify(verify::Args),
     /// Blob signatures.
     #[command(subcommand)]
