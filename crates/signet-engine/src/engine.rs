@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use moka::Expiry;
-use signet_notation::policy::Level;
+use signet_notation::policy::{Level, Statement};
 use signet_notation::verifier::{
-    self, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores, VerifyOptions,
+    self, ArtifactCheck, SignatureInput, SignatureReport, Target, TrustStores, VerifyOptions,
 };
 use signet_notation::Descriptor;
 use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifest};
@@ -19,8 +19,7 @@ use crate::multiarch::MultiArchPolicy;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
-    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
-    VerdictError,
+    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, TrustSnapshot, VerdictError,
 };
 
 mod dct;
@@ -310,19 +309,7 @@ impl Engine {
                     Err(e) => return ImageVerdict::failed(image, Some(digest), e),
                 },
             };
-            return ImageVerdict {
-                reference: image.to_owned(),
-                digest: Some(desc.digest),
-                verified: true,
-                policy: Some(statement.name.clone()),
-                level: Some(Level::Skip.as_str().to_owned()),
-                signatures: Vec::new(),
-                error: None,
-                note: Some(format!(
-                    "trust policy statement {:?} has level \"skip\": signatures were not verified",
-                    statement.name
-                )),
-            };
+            return ImageVerdict::skipped(image, Some(desc.digest), &statement);
         }
 
         let key = VerdictKey {
@@ -358,7 +345,7 @@ impl Engine {
                     },
                 };
                 let v = self
-                    .decide(image, &reference, &desc, &trust, &statement.name, deadline)
+                    .decide(image, &reference, &desc, &trust, &statement, deadline)
                     .await;
                 if v.is_cacheable() {
                     Ok(Arc::new(v))
@@ -460,7 +447,7 @@ impl Engine {
         reference: &Reference,
         desc: &Descriptor,
         trust: &Arc<TrustSnapshot>,
-        statement: &str,
+        statement: &Arc<Statement>,
         deadline: Instant,
     ) -> ImageVerdict {
         let digest = Some(desc.digest.clone());
@@ -483,28 +470,25 @@ impl Engine {
             .map(|r| SignatureReport {
                 digest: r.digest.clone(),
                 media_type: String::new(),
-                verdict: failed(codes::rejected_signature(r)),
+                verdict: verifier::failed(codes::rejected_signature(r)),
             })
             .collect();
 
-        let Some(mut job) = Job::new(
-            trust.clone(),
-            statement,
-            desc.clone(),
-            self.fixed_time
+        let mut job = Job {
+            statement: statement.clone(),
+            stores: trust
+                .stores_for(&statement.name)
+                .cloned()
+                .unwrap_or_default(),
+            subject: desc.clone(),
+            at: self
+                .fixed_time
                 .unwrap_or_else(time::OffsetDateTime::now_utc),
-            self.user_metadata.clone(),
-            self.revocation
+            user_metadata: self.user_metadata.clone(),
+            revocation: self
+                .revocation
                 .as_ref()
                 .map(|r| r.blocking(tokio::runtime::Handle::current(), deadline)),
-        ) else {
-            return ImageVerdict::failed(
-                image,
-                digest,
-                codes::internal(format!(
-                    "trust policy statement {statement:?} vanished from the trust snapshot"
-                )),
-            );
         };
 
         // One signature at a time, in discovery order, until one verifies: at most one
@@ -543,30 +527,8 @@ impl Engine {
         reports.extend(rejected);
         let combined = verifier::combine(reports);
 
-        let level = trust
-            .policy
-            .statements
-            .iter()
-            .find(|s| s.name == statement)
-            .map(|s| s.level.as_str().to_owned());
-        let mut verdict = ImageVerdict {
-            reference: image.to_owned(),
-            digest,
-            verified: combined.verified,
-            policy: Some(statement.to_owned()),
-            level,
-            signatures: combined
-                .signatures
-                .iter()
-                .map(|r| summary(r, &desc.digest))
-                .collect(),
-            error: if combined.verified {
-                None
-            } else {
-                combined.failure.as_ref().map(codes::failure)
-            },
-            note: None,
-        };
+        let mut verdict =
+            ImageVerdict::from_artifact(image, digest, statement, &combined, Some(&desc.digest));
         if found.truncated && !verdict.verified {
             if let Some(e) = &mut verdict.error {
                 e.message.push_str(&format!(
@@ -582,8 +544,8 @@ impl Engine {
 /// What the blocking verification needs, owned; moved to the blocking pool for each
 /// signature and handed back.
 struct Job {
-    trust: Arc<TrustSnapshot>,
-    statement_index: usize,
+    statement: Arc<Statement>,
+    stores: Arc<TrustStores>,
     subject: Descriptor,
     at: time::OffsetDateTime,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
@@ -592,97 +554,31 @@ struct Job {
 }
 
 impl Job {
-    /// `None` when `statement` is not in the snapshot.
-    fn new(
-        trust: Arc<TrustSnapshot>,
-        statement: &str,
-        subject: Descriptor,
-        at: time::OffsetDateTime,
-        user_metadata: Arc<std::collections::BTreeMap<String, String>>,
-        revocation: Option<crate::revocation::BlockingSource>,
-    ) -> Option<Job> {
-        let statement_index = trust
-            .policy
-            .statements
-            .iter()
-            .position(|s| s.name == statement)?;
-        Some(Job {
-            trust,
-            statement_index,
-            subject,
-            at,
-            user_metadata,
-            revocation,
-        })
-    }
-
     fn verify_one(
         self,
         sig: SignatureManifest,
         envelope: Result<Vec<u8>, RegistryError>,
     ) -> (Job, SignatureReport) {
-        let verdict = match envelope {
-            Ok(bytes) => {
-                let statement = &self.trust.policy.statements[self.statement_index];
-                let empty = TrustStores::default();
-                let stores = self
-                    .trust
-                    .stores_for(&statement.name)
-                    .map(|s| &**s)
-                    .unwrap_or(&empty);
-                let options = VerifyOptions {
-                    at: self.at,
-                    user_metadata: &self.user_metadata,
-                    revocation: self
-                        .revocation
-                        .as_ref()
-                        .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
-                };
-                verifier::verify_signature(
-                    &bytes,
-                    &sig.media_type,
-                    Target::Oci(&self.subject),
-                    statement,
-                    stores,
-                    &options,
-                )
-            }
-            Err(e) => failed(codes::envelope_fetch(&e)),
+        let options = VerifyOptions {
+            at: self.at,
+            user_metadata: &self.user_metadata,
+            revocation: self
+                .revocation
+                .as_ref()
+                .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
         };
-        let report = SignatureReport {
+        let check = ArtifactCheck {
+            target: Target::Oci(&self.subject),
+            statement: &self.statement,
+            stores: &self.stores,
+            options: &options,
+        };
+        let report = check.verify_one(SignatureInput {
             digest: sig.digest,
             media_type: sig.media_type,
-            verdict,
-        };
+            envelope: envelope.map_err(|e| codes::envelope_fetch(&e)),
+        });
         (self, report)
-    }
-}
-
-fn failed(failure: Failure) -> SignatureVerdict {
-    SignatureVerdict {
-        verified: false,
-        failure: Some(failure),
-        logged: Vec::new(),
-        signer: None,
-    }
-}
-
-fn summary(r: &SignatureReport, manifest: &str) -> SignatureSummary {
-    SignatureSummary {
-        format: crate::SignatureFormat::Notation,
-        digest: r.digest.clone(),
-        manifest: Some(manifest.to_owned()),
-        media_type: r.media_type.clone(),
-        verified: r.verdict.verified,
-        signer: r.verdict.signer.clone(),
-        error: r.verdict.failure.as_ref().map(codes::failure),
-        failed_check: r.verdict.failure.as_ref().map(|f| f.check),
-        logged: r
-            .verdict
-            .logged
-            .iter()
-            .map(|f| (f.check, codes::failure(f)))
-            .collect::<Vec<(Check, VerdictError)>>(),
     }
 }
 

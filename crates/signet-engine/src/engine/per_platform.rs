@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
+use signet_notation::policy::Statement;
 use signet_notation::Descriptor;
 use signet_registry::Reference;
 use tokio::time::Instant;
@@ -23,10 +24,14 @@ impl Engine {
         reference: &Reference,
         desc: &Descriptor,
         trust: &Arc<TrustSnapshot>,
-        statement: &str,
+        statement: &Arc<Statement>,
         deadline: Instant,
     ) -> ImageVerdict {
-        let policy = self.multi_arch.get(statement).cloned().unwrap_or_default();
+        let policy = self
+            .multi_arch
+            .get(&statement.name)
+            .cloned()
+            .unwrap_or_default();
         if policy.mode == MultiArchMode::Index || !signet_registry::is_index(&desc.media_type) {
             return self
                 .run(image, reference, desc, trust, statement, deadline)
@@ -74,7 +79,7 @@ impl Engine {
         reference: &Reference,
         desc: &Descriptor,
         trust: &Arc<TrustSnapshot>,
-        statement: &str,
+        statement: &Arc<Statement>,
         policy: &MultiArchPolicy,
         deadline: Instant,
     ) -> ImageVerdict {
@@ -107,15 +112,10 @@ impl Engine {
                 .find(|e| signet_registry::is_index(&e.descriptor.media_type))
                 .map(|e| codes::nested_index(&desc.digest, &e.descriptor.digest))
         };
-        let level = trust
-            .policy
-            .statements
-            .iter()
-            .find(|s| s.name == statement)
-            .map(|s| s.level.as_str().to_owned());
+        let level = Some(statement.level.as_str().to_owned());
         if let Some(error) = refusal {
             let mut v = ImageVerdict::failed(image, digest, error);
-            v.policy = Some(statement.to_owned());
+            v.policy = Some(statement.name.clone());
             v.level = level;
             return v;
         }
@@ -157,7 +157,7 @@ impl Engine {
             reference: image.to_owned(),
             digest,
             verified: failure.is_none(),
-            policy: Some(statement.to_owned()),
+            policy: Some(statement.name.clone()),
             level,
             signatures,
             error: failure,
@@ -173,13 +173,13 @@ impl Engine {
         reference: &Reference,
         platform: &Descriptor,
         trust: &Arc<TrustSnapshot>,
-        statement: &str,
+        statement: &Arc<Statement>,
         deadline: Instant,
     ) -> ImageVerdict {
         let key = VerdictKey {
             name: reference.name(),
             digest: platform.digest.clone(),
-            statement: statement.to_owned(),
+            statement: statement.name.clone(),
             generation: trust.generation,
         };
         if let Some(v) = self.verdicts.get(&key).await {

@@ -8,7 +8,7 @@ use signet_notation::Instant;
 use super::Status;
 use crate::input;
 use crate::output::{self, OutputFormat};
-use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -71,37 +71,30 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let reference = args.blob.display().to_string();
     let digest = Some(verification::sha256(&content));
 
-    let result = match policy.select_blob(args.policy_name.as_deref()) {
-        Selected::NoPolicy(e) => verification::failed_result(&reference, digest, e),
-        Selected::Statement(st) if verification::is_skip(st) => {
-            verification::skipped(&reference, digest, st)
-        }
-        Selected::Statement(st) => {
-            let stores = verification::load_stores_for_verification(&args.trust_store, st)?;
-            let options = verification::Options {
-                at: input::now_or(args.at),
-                user_metadata: args.user_metadata.iter().cloned().collect(),
-            };
-            let subject = Subject::Blob {
-                content: &content,
-                media_type: args.media_type.as_deref(),
-            };
-            let signature = SignatureInput {
+    let mut verifier = LocalVerifier::new(
+        &args.trust_store,
+        verification::Options {
+            at: input::now_or(args.at),
+            user_metadata: args.user_metadata.iter().cloned().collect(),
+            revocation: None,
+        },
+    );
+    let result = verifier.verify(
+        &reference,
+        digest,
+        policy.select_blob(args.policy_name.as_deref()),
+        Target::Blob {
+            content: &content,
+            media_type: args.media_type.as_deref(),
+        },
+        || {
+            Ok(vec![SignatureInput {
                 digest: verification::sha256(&envelope),
                 media_type: envelope_media_type.to_owned(),
                 envelope: Ok(envelope),
-            };
-            verification::verify_artifact(
-                &reference,
-                digest,
-                &subject,
-                vec![signature],
-                st,
-                &stores,
-                &options,
-            )
-        }
-    };
+            }])
+        },
+    )?;
     let results = [result];
     output::print_results(&results, args.output)?;
     Ok(Status::from_verified(output::all_verified(&results)))

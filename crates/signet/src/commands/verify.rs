@@ -1,17 +1,17 @@
 //! `signet verify`: the signatures of artifacts in registries (through `signet-engine`,
 //! module [`registry`]) or, with `--oci-layout`, in local OCI image layouts.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use signet_notation::{ErrorCode, Instant};
+use signet_engine::{ImageVerdict, VerdictError};
+use signet_notation::{Descriptor, ErrorCode, Instant};
 
 use super::Status;
 use crate::input;
 use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
-use crate::output::{self, ArtifactResult, OutputFormat};
-use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+use crate::output::{self, OutputFormat};
+use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
 
 mod registry;
 
@@ -76,21 +76,21 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         ..
     } = inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
-    let options = verification::Options {
-        at: input::now_or(args.at),
-        user_metadata: args.user_metadata.iter().cloned().collect(),
-    };
-
-    let mut stores = HashMap::new();
+    let mut verifier = LocalVerifier::new(
+        &store_root,
+        verification::Options {
+            at: input::now_or(args.at),
+            user_metadata: args.user_metadata.iter().cloned().collect(),
+            revocation: None,
+        },
+    );
     let mut results = Vec::with_capacity(args.references.len());
     for reference in &args.references {
         results.push(verify_layout(
             reference,
             args.scope.as_deref(),
             &policy,
-            &store_root,
-            &mut stores,
-            &options,
+            &mut verifier,
         )?);
     }
     output::print_results(&results, args.output)?;
@@ -209,17 +209,15 @@ fn verify_layout(
     reference: &str,
     scope: Option<&str>,
     policy: &verification::LoadedPolicy,
-    store_root: &std::path::Path,
-    stores: &mut HashMap<String, signet_notation::verifier::TrustStores>,
-    options: &verification::Options,
-) -> anyhow::Result<ArtifactResult> {
+    verifier: &mut LocalVerifier,
+) -> anyhow::Result<ImageVerdict> {
     let parsed = match LayoutReference::parse(reference) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(verification::failed_result(
+            return Ok(ImageVerdict::failed(
                 reference,
                 None,
-                verification::error(ErrorCode::InvalidReference, e.to_string()),
+                VerdictError::new(ErrorCode::InvalidReference, e.to_string()),
             ))
         }
     };
@@ -239,54 +237,41 @@ fn verify_layout(
         None => parsed.path.to_string_lossy().into_owned(),
     };
     let policy_reference = format!("{repository}@{}", target.digest);
-    let statement = match policy.select_oci(&policy_reference) {
-        Selected::Statement(s) => s,
-        Selected::NoPolicy(e) => return Ok(verification::failed_result(reference, digest, e)),
-    };
-    if verification::is_skip(statement) {
-        return Ok(verification::skipped(reference, digest, statement));
-    }
-    if !stores.contains_key(&statement.name) {
-        let loaded = verification::load_stores_for_verification(store_root, statement)?;
-        stores.insert(statement.name.clone(), loaded);
-    }
-    let statement_stores = &stores[&statement.name];
-
-    let candidates = match layout.signatures(&target) {
-        Ok(c) => c,
-        Err(e) => return Ok(layout_failure(reference, digest, e)),
-    };
-    let signatures = candidates
-        .into_iter()
-        .map(|c| SignatureInput {
-            digest: c.manifest_digest,
-            media_type: c.envelope_media_type,
-            envelope: c
-                .envelope
-                .map_err(|e| (ErrorCode::SignatureInvalid, e.to_string())),
-        })
-        .collect();
-    let subject = Subject::Oci {
+    let subject = Descriptor {
         media_type: target.media_type.clone(),
         digest: target.digest.clone(),
         size: target.size,
+        annotations: None,
+        artifact_type: None,
     };
-    Ok(verification::verify_artifact(
+    verifier.verify(
         reference,
-        digest,
-        &subject,
-        signatures,
-        statement,
-        statement_stores,
-        options,
-    ))
+        digest.clone(),
+        policy.select_oci(&policy_reference),
+        Target::Oci(&subject),
+        || {
+            let candidates = layout
+                .signatures(&target)
+                .map_err(|e| layout_failure(reference, digest, e))?;
+            Ok(candidates
+                .into_iter()
+                .map(|c| SignatureInput {
+                    digest: c.manifest_digest,
+                    media_type: c.envelope_media_type,
+                    envelope: c
+                        .envelope
+                        .map_err(|e| verification::unreadable_envelope(e.to_string())),
+                })
+                .collect())
+        },
+    )
 }
 
-fn layout_failure(reference: &str, digest: Option<String>, e: LayoutError) -> ArtifactResult {
+fn layout_failure(reference: &str, digest: Option<String>, e: LayoutError) -> ImageVerdict {
     let code = match &e {
         LayoutError::InvalidReference(_) => ErrorCode::InvalidReference,
         LayoutError::NotFound(_) => ErrorCode::ArtifactNotFound,
         LayoutError::Unreadable { .. } | LayoutError::Corrupt(_) => ErrorCode::RegistryError,
     };
-    verification::failed_result(reference, digest, verification::error(code, e.to_string()))
+    ImageVerdict::failed(reference, digest, VerdictError::new(code, e.to_string()))
 }

@@ -8,7 +8,6 @@ use super::{inputs, Args, Inputs};
 use crate::commands::Status;
 use crate::engine_setup::{self, EngineOptions, RegistryFlags};
 use crate::output;
-use crate::verification;
 
 pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
     if args.scope.is_some() {
@@ -46,7 +45,6 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
         )
         .await
     });
-    let results: Vec<_> = verdicts.iter().map(verification::from_engine).collect();
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    output::print_results(&verdicts, args.output)?;
+    Ok(Status::from_verified(output::all_verified(&verdicts)))
 }
