@@ -109,3 +109,82 @@ pub fn failed(failure: Failure) -> SignatureVerdict {
         signer: None,
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::Descriptor;
+
+    fn statement() -> Statement {
+        let doc = crate::policy::parse_oci(
+            br#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:acme"],"trustedIdentities":["*"]}]}"#,
+        )
+        .unwrap();
+        doc.statements.into_iter().next().unwrap()
+    }
+
+    fn input(media_type: &str, envelope: Result<Vec<u8>, Failure>) -> SignatureInput {
+        SignatureInput {
+            digest: "sha256:00".into(),
+            media_type: media_type.into(),
+            envelope,
+        }
+    }
+
+    #[test]
+    fn refuses_before_parsing_and_reports_every_signature() {
+        let statement = statement();
+        let stores = TrustStores::default();
+        let metadata = BTreeMap::new();
+        let options = VerifyOptions {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            user_metadata: &metadata,
+            revocation: None,
+        };
+        let subject = Descriptor {
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: "sha256:11".into(),
+            size: 1,
+            annotations: None,
+            artifact_type: None,
+        };
+        let check = ArtifactCheck {
+            target: Target::Oci(&subject),
+            statement: &statement,
+            stores: &stores,
+            options: &options,
+        };
+        let unobtained = Failure {
+            code: ErrorCode::RegistryError,
+            check: Check::Integrity,
+            message: "could not fetch".into(),
+        };
+        let verdict = verify_artifact(
+            &check,
+            [
+                input("application/vnd.cncf.notary.signature", Ok(b"{}".to_vec())),
+                input("application/cose", Err(unobtained.clone())),
+                input("application/cose", Ok(vec![0; MAX_ENVELOPE_BYTES + 1])),
+            ],
+            Examine::UntilVerified,
+        );
+        assert!(!verdict.verified);
+        let codes: Vec<_> = verdict
+            .signatures
+            .iter()
+            .map(|s| s.verdict.failure.as_ref().unwrap().code)
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ErrorCode::UnsupportedSignature,
+                ErrorCode::RegistryError,
+                ErrorCode::SignatureInvalid
+            ]
+        );
+        assert_eq!(verdict.signatures[1].verdict.failure, Some(unobtained));
+    }
+}
