@@ -9,6 +9,13 @@
 //! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
+//! It owns the verdict vocabulary every front end prints or answers with ([`ImageVerdict`],
+//! [`SignatureSummary`], [`VerdictError`]), built from the verification core's result in one
+//! place ([`ImageVerdict::from_artifact`]). It does not own what a signature means: each
+//! fetched envelope goes through `signet_notation::verifier::ArtifactCheck::verify_one`, the
+//! sequence the CLI's local paths share; nor the configuration file or registry I/O
+//! (`signet-registry`).
+//!
 //! Two additions to that path: an image index is decided by its platform manifests'
 //! signatures when the statement's [`EngineConfig::multi_arch`] option asks for it
 //! ([`multiarch`]); and a tag Notation does not verify, in a Docker Content Trust scope
