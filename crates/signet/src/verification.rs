@@ -206,7 +206,7 @@ impl LocalVerifier {
         digest: Option<String>,
         selected: Selected<'_>,
         target: Target<'_>,
-        signatures: impl FnOnce() -> Result<Vec<SignatureInput>, ImageVerdict>,
+        signatures: impl FnOnce() -> Result<Vec<SignatureInput>, Box<ImageVerdict>>,
     ) -> anyhow::Result<ImageVerdict> {
         let statement = match selected {
             Selected::NoPolicy(e) => return Ok(ImageVerdict::failed(reference, digest, e)),
@@ -221,7 +221,7 @@ impl LocalVerifier {
         }
         let signatures = match signatures() {
             Ok(s) => s,
-            Err(verdict) => return Ok(verdict),
+            Err(verdict) => return Ok(*verdict),
         };
         let options = VerifyOptions {
             at: self.options.at,

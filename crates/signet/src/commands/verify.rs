@@ -252,7 +252,7 @@ fn verify_layout(
         || {
             let candidates = layout
                 .signatures(&target)
-                .map_err(|e| layout_failure(reference, digest, e))?;
+                .map_err(|e| Box::new(layout_failure(reference, digest, e)))?;
             Ok(candidates
                 .into_iter()
                 .map(|c| SignatureInput {
