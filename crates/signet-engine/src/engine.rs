@@ -36,6 +36,15 @@ struct VerdictKey {
     generation: u64,
 }
 
+/// How [`Engine::through_cache`] found a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    Hit,
+    Ran,
+    /// Shared with a run another caller started.
+    Coalesced,
+}
+
 /// `(registry/repo, tag or digest)`.
 type ResolveKey = (String, String);
 
@@ -318,11 +327,38 @@ impl Engine {
             statement: statement.name.clone(),
             generation: trust.generation,
         };
+        let (verdict, lookup) = self
+            .through_cache(key, async {
+                let desc = match descriptor {
+                    Some(d) => d,
+                    None => match self.resolve_cached(&reference, deadline).await {
+                        Ok(d) => d,
+                        Err(e) => return ImageVerdict::failed(image, Some(digest.clone()), e),
+                    },
+                };
+                self.decide(image, &reference, &desc, &trust, &statement, deadline)
+                    .await
+            })
+            .await;
+        if lookup == Lookup::Coalesced {
+            self.counters
+                .verdict_coalesced
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.with_dct(with_reference(&verdict, image), &reference, deadline)
+            .await
+    }
+
+    /// The verdict under `key`: cached, shared with the run in flight for it, or from `run`
+    /// (kept when it may be cached: [`ImageVerdict::is_cacheable`]).
+    async fn through_cache(
+        &self,
+        key: VerdictKey,
+        run: impl std::future::Future<Output = ImageVerdict>,
+    ) -> (Arc<ImageVerdict>, Lookup) {
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return self
-                .with_dct(with_reference(&v, image), &reference, deadline)
-                .await;
+            return (v, Lookup::Hit);
         }
         let mut ran = false;
         let result = self
@@ -330,23 +366,9 @@ impl Engine {
             .try_get_with(key, async {
                 ran = true;
                 self.counters.verdict_misses.fetch_add(1, Ordering::Relaxed);
-                let desc = match descriptor {
-                    Some(d) => d,
-                    None => match self.resolve_cached(&reference, deadline).await {
-                        Ok(d) => d,
-                        Err(e) => {
-                            let v = ImageVerdict::failed(image, Some(digest.clone()), e);
-                            return if v.is_cacheable() {
-                                Ok(Arc::new(v))
-                            } else {
-                                Err(v)
-                            };
-                        }
-                    },
-                };
-                let v = self
-                    .decide(image, &reference, &desc, &trust, &statement, deadline)
-                    .await;
+                // Boxed: the whole verification's state would otherwise sit in this future
+                // and in every future awaiting it (deep stacks in debug builds).
+                let v = Box::pin(run).await;
                 if v.is_cacheable() {
                     Ok(Arc::new(v))
                 } else {
@@ -354,16 +376,10 @@ impl Engine {
                 }
             })
             .await;
-        if !ran {
-            self.counters
-                .verdict_coalesced
-                .fetch_add(1, Ordering::Relaxed);
+        let lookup = if ran { Lookup::Ran } else { Lookup::Coalesced };
+        match result {
+            Ok(v) | Err(v) => (v, lookup),
         }
-        let verdict = match result {
-            Ok(v) => with_reference(&v, image),
-            Err(v) => with_reference(&v, image),
-        };
-        self.with_dct(verdict, &reference, deadline).await
     }
 
     /// Resolves through the cache; concurrent resolutions of one key share one request.

@@ -179,6 +179,26 @@ pub struct Options {
     pub revocation: Option<Box<dyn RevocationSource>>,
 }
 
+impl Options {
+    /// `--at` (default: now) and `--user-metadata`, offline.
+    pub fn offline(at: Option<Instant>, user_metadata: &[(String, String)]) -> Self {
+        Options {
+            at: input::now_or(at),
+            user_metadata: user_metadata.iter().cloned().collect(),
+            revocation: None,
+        }
+    }
+}
+
+/// A signature given as an envelope file: reported by the envelope's own digest.
+pub fn envelope_file(envelope: Vec<u8>, media_type: &str) -> SignatureInput {
+    SignatureInput {
+        digest: sha256(&envelope),
+        media_type: media_type.to_owned(),
+        envelope: Ok(envelope),
+    }
+}
+
 /// Verifies local artifacts under one trust policy: statement → `skip`? → stores (loaded once
 /// per statement) → [`verifier::verify_artifact`] → [`ImageVerdict`].
 #[derive(Debug)]

@@ -2,7 +2,6 @@
 //! the platform manifests it lists, as the statement's [`MultiArchPolicy`] asks
 //! (see [`crate::multiarch`]).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
@@ -182,35 +181,20 @@ impl Engine {
             statement: statement.name.clone(),
             generation: trust.generation,
         };
-        if let Some(v) = self.verdicts.get(&key).await {
-            self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return (*v).clone();
-        }
         let platform_reference = reference.with_digest(&platform.digest);
-        let result = self
-            .verdicts
-            .try_get_with(key, async {
-                self.counters.verdict_misses.fetch_add(1, Ordering::Relaxed);
-                let v = self
-                    .run(
-                        image,
-                        &platform_reference,
-                        platform,
-                        trust,
-                        statement,
-                        deadline,
-                    )
-                    .await;
-                if v.is_cacheable() {
-                    Ok(Arc::new(v))
-                } else {
-                    Err(v)
-                }
-            })
+        let (verdict, _) = self
+            .through_cache(
+                key,
+                self.run(
+                    image,
+                    &platform_reference,
+                    platform,
+                    trust,
+                    statement,
+                    deadline,
+                ),
+            )
             .await;
-        match result {
-            Ok(v) => (*v).clone(),
-            Err(v) => (*v).clone(),
-        }
+        (*verdict).clone()
     }
 }

@@ -7,8 +7,8 @@ use signet_notation::Instant;
 
 use super::Status;
 use crate::input;
-use crate::output::{self, OutputFormat};
-use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
+use crate::output::OutputFormat;
+use crate::verification::{self, LocalVerifier, PolicyKind, Target};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -73,11 +73,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
 
     let mut verifier = LocalVerifier::new(
         &args.trust_store,
-        verification::Options {
-            at: input::now_or(args.at),
-            user_metadata: args.user_metadata.iter().cloned().collect(),
-            revocation: None,
-        },
+        verification::Options::offline(args.at, &args.user_metadata),
     );
     let result = verifier.verify(
         &reference,
@@ -88,16 +84,13 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             media_type: args.media_type.as_deref(),
         },
         || {
-            Ok(vec![SignatureInput {
-                digest: verification::sha256(&envelope),
-                media_type: envelope_media_type.to_owned(),
-                envelope: Ok(envelope),
-            }])
+            Ok(vec![verification::envelope_file(
+                envelope,
+                envelope_media_type,
+            )])
         },
     )?;
-    let results = [result];
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    super::print_verdicts(&[result], args.output)
 }
 
 #[cfg(test)]

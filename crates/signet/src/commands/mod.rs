@@ -20,6 +20,15 @@ pub enum Status {
     Failure = 1,
 }
 
+/// Prints verdicts (`--output`); the status is success when all verified.
+fn print_verdicts(
+    verdicts: &[signet_engine::ImageVerdict],
+    format: crate::output::OutputFormat,
+) -> anyhow::Result<Status> {
+    crate::output::print_results(verdicts, format)?;
+    Ok(Status::from_verified(crate::output::all_verified(verdicts)))
+}
+
 impl Status {
     fn from_verified(verified: bool) -> Self {
         if verified {

@@ -10,7 +10,7 @@ use signet_notation::{Descriptor, ErrorCode, Instant};
 use super::Status;
 use crate::input;
 use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
-use crate::output::{self, OutputFormat};
+use crate::output::OutputFormat;
 use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
 
 mod registry;
@@ -78,11 +78,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
     let mut verifier = LocalVerifier::new(
         &store_root,
-        verification::Options {
-            at: input::now_or(args.at),
-            user_metadata: args.user_metadata.iter().cloned().collect(),
-            revocation: None,
-        },
+        verification::Options::offline(args.at, &args.user_metadata),
     );
     let mut results = Vec::with_capacity(args.references.len());
     for reference in &args.references {
@@ -93,8 +89,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
             &mut verifier,
         )?);
     }
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    super::print_verdicts(&results, args.output)
 }
 
 /// What a verification needs from the flags and, with `--config`, the service configuration

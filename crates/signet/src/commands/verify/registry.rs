@@ -7,7 +7,6 @@ use std::time::Duration;
 use super::{inputs, Args, Inputs};
 use crate::commands::Status;
 use crate::engine_setup::{self, EngineOptions, RegistryFlags};
-use crate::output;
 
 pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
     if args.scope.is_some() {
@@ -45,6 +44,5 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
         )
         .await
     });
-    output::print_results(&verdicts, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&verdicts)))
+    crate::commands::print_verdicts(&verdicts, args.output)
 }
