@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use signet_notation::Instant;
 
 use super::Status;
 use crate::input;
@@ -30,12 +29,8 @@ pub(super) struct Args {
     /// The blob's media type; when given, the signed payload must carry the same.
     #[arg(long, value_name = "MT")]
     media_type: Option<String>,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
@@ -71,10 +66,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let reference = args.blob.display().to_string();
     let digest = Some(verification::sha256(&content));
 
-    let mut verifier = LocalVerifier::new(
-        &args.trust_store,
-        verification::Options::offline(args.at, &args.user_metadata),
-    );
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
     let result = verifier.verify(
         &reference,
         digest,

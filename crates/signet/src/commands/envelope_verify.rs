@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use signet_notation::{Descriptor, Instant};
+use signet_notation::Descriptor;
 
 use super::Status;
 use crate::input;
@@ -33,12 +33,8 @@ pub(super) struct Args {
     /// Trust-store root in Notation's layout: DIR/x509/{ca,signingAuthority,tsa}/NAME/.
     #[arg(long, value_name = "DIR")]
     trust_store: PathBuf,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
@@ -71,10 +67,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         annotations: None,
         artifact_type: None,
     };
-    let mut verifier = LocalVerifier::new(
-        &args.trust_store,
-        verification::Options::offline(args.at, &args.user_metadata),
-    );
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
     let result = verifier.verify(
         &args.subject,
         Some(digest.to_owned()),

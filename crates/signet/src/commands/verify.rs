@@ -5,10 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use signet_engine::{ImageVerdict, VerdictError};
-use signet_notation::{Descriptor, ErrorCode, Instant};
+use signet_notation::{Descriptor, ErrorCode};
 
 use super::Status;
-use crate::input;
 use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
 use crate::output::OutputFormat;
 use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
@@ -40,12 +39,8 @@ pub(super) struct Args {
     /// matched against; default: the layout's path as given.
     #[arg(long, value_name = "REPO")]
     scope: Option<String>,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Registry credentials in Docker's config.json format (`auths`, and the credential
     /// helpers of `credsStore` / `credHelpers`). Default: `$DOCKER_CONFIG/config.json` or
     /// `~/.docker/config.json` when it exists; for `*.azurecr.io` registries it names
@@ -76,10 +71,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         ..
     } = inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
-    let mut verifier = LocalVerifier::new(
-        &store_root,
-        verification::Options::offline(args.at, &args.user_metadata),
-    );
+    let mut verifier = LocalVerifier::new(&store_root, args.evaluation.offline());
     let mut results = Vec::with_capacity(args.references.len());
     for reference in &args.references {
         results.push(verify_layout(

@@ -28,8 +28,8 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
             references: args.references.clone(),
             announce: args.output == crate::output::OutputFormat::Text,
         },
-        at: args.at,
-        user_metadata: args.user_metadata.iter().cloned().collect(),
+        at: args.evaluation.at,
+        user_metadata: args.evaluation.user_metadata.iter().cloned().collect(),
     })?
     .engine;
 
