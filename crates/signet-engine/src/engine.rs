@@ -36,6 +36,16 @@ struct VerdictKey {
     generation: u64,
 }
 
+/// What every step of one verification works under: the reference as asked, the trust
+/// snapshot and the statement selected in it, and the caller's deadline.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    image: &'a str,
+    trust: &'a Arc<TrustSnapshot>,
+    statement: &'a Arc<Statement>,
+    deadline: Instant,
+}
+
 /// How [`Engine::through_cache`] found a verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lookup {
@@ -336,8 +346,13 @@ impl Engine {
                         Err(e) => return ImageVerdict::failed(image, Some(digest.clone()), e),
                     },
                 };
-                self.decide(image, &reference, &desc, &trust, &statement, deadline)
-                    .await
+                let ask = Ask {
+                    image,
+                    trust: &trust,
+                    statement: &statement,
+                    deadline,
+                };
+                self.decide(ask, &reference, &desc).await
             })
             .await;
         if lookup == Lookup::Coalesced {
@@ -457,15 +472,13 @@ impl Engine {
     }
 
     /// Discovery, envelopes and verification of one resolved artifact.
-    async fn run(
-        &self,
-        image: &str,
-        reference: &Reference,
-        desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &Arc<Statement>,
-        deadline: Instant,
-    ) -> ImageVerdict {
+    async fn run(&self, ask: Ask<'_>, reference: &Reference, desc: &Descriptor) -> ImageVerdict {
+        let Ask {
+            image,
+            trust,
+            statement,
+            deadline,
+        } = ask;
         let digest = Some(desc.digest.clone());
         let _permit = match self.permit(deadline).await {
             Ok(p) => p,

@@ -2,44 +2,35 @@
 //! the platform manifests it lists, as the statement's [`MultiArchPolicy`] asks
 //! (see [`crate::multiarch`]).
 
-use std::sync::Arc;
-
 use futures_util::future::join_all;
-use signet_notation::policy::Statement;
 use signet_notation::Descriptor;
 use signet_registry::Reference;
 use tokio::time::Instant;
 
-use super::{Engine, VerdictKey};
+use super::{Ask, Engine, VerdictKey};
 use crate::multiarch::{self, MultiArchMode, MultiArchPolicy, MAX_PLATFORM_MANIFESTS};
-use crate::{codes, ImageVerdict, TrustSnapshot, VerdictError};
+use crate::{codes, ImageVerdict, VerdictError};
 
 impl Engine {
     /// The verdict for one resolved artifact under `statement`: its own signatures, or for
     /// an index under a per-platform mode, its platform manifests' signatures.
     pub(super) async fn decide(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &Arc<Statement>,
-        deadline: Instant,
     ) -> ImageVerdict {
+        let statement = ask.statement;
         let policy = self
             .multi_arch
             .get(&statement.name)
             .cloned()
             .unwrap_or_default();
         if policy.mode == MultiArchMode::Index || !signet_registry::is_index(&desc.media_type) {
-            return self
-                .run(image, reference, desc, trust, statement, deadline)
-                .await;
+            return self.run(ask, reference, desc).await;
         }
         let index_verdict = if policy.mode == MultiArchMode::IndexOrPlatforms {
-            let v = self
-                .run(image, reference, desc, trust, statement, deadline)
-                .await;
+            let v = self.run(ask, reference, desc).await;
             // Verified, or unknown for now (registry trouble, deadline): that is the answer.
             if v.verified || !v.is_cacheable() {
                 return v;
@@ -48,9 +39,7 @@ impl Engine {
         } else {
             None
         };
-        let mut verdict = self
-            .platforms(image, reference, desc, trust, statement, &policy, deadline)
-            .await;
+        let mut verdict = self.platforms(ask, reference, desc, &policy).await;
         if let Some(index) = index_verdict {
             if !verdict.verified {
                 if let (Some(e), Some(ie)) = (&mut verdict.error, &index.error) {
@@ -71,17 +60,19 @@ impl Engine {
     }
 
     /// Every selected platform manifest of the index `desc` must verify.
-    #[allow(clippy::too_many_arguments)]
     async fn platforms(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &Arc<Statement>,
         policy: &MultiArchPolicy,
-        deadline: Instant,
     ) -> ImageVerdict {
+        let Ask {
+            image,
+            statement,
+            deadline,
+            ..
+        } = ask;
         let digest = Some(desc.digest.clone());
         let entries = {
             let _permit = match self.permit(deadline).await {
@@ -126,10 +117,7 @@ impl Engine {
                 artifact_type: None,
                 ..entry.descriptor.clone()
             };
-            async move {
-                self.platform_verdict(image, reference, &platform, trust, statement, deadline)
-                    .await
-            }
+            async move { self.platform_verdict(ask, reference, &platform).await }
         }))
         .await;
 
@@ -168,13 +156,13 @@ impl Engine {
     /// that name the platform manifest directly).
     async fn platform_verdict(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         platform: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &Arc<Statement>,
-        deadline: Instant,
     ) -> ImageVerdict {
+        let Ask {
+            trust, statement, ..
+        } = ask;
         let key = VerdictKey {
             name: reference.name(),
             digest: platform.digest.clone(),
@@ -183,17 +171,7 @@ impl Engine {
         };
         let platform_reference = reference.with_digest(&platform.digest);
         let (verdict, _) = self
-            .through_cache(
-                key,
-                self.run(
-                    image,
-                    &platform_reference,
-                    platform,
-                    trust,
-                    statement,
-                    deadline,
-                ),
-            )
+            .through_cache(key, self.run(ask, &platform_reference, platform))
             .await;
         (*verdict).clone()
     }
