@@ -1,7 +1,9 @@
 //! Azure adapters for Signet: Microsoft Entra ID credentials, the Azure Container Registry
 //! token source and Key Vault trust sources.
 //!
-//! An adapter: nothing else in the tree imports Azure SDK types. The public API speaks in
+//! An adapter: nothing else in the tree imports Azure SDK types. It does not own when Key
+//! Vault is read again (the server's `trust_refresh`) or how a token is used (the registry
+//! client). The public API speaks in
 //! this crate's and the workspace's types ([`signet_registry::TokenSource`],
 //! [`signet_notation::truststore::TrustStore`]).
 //!

@@ -70,6 +70,9 @@
 //! `REGISTRY_ERROR` / `TIMEOUT` (not cached); `TargetNotFound` and `NotSigned` (HTTP 404) to `SIGNATURE_NOT_FOUND`;
 //! `RootNotPinned` to `UNTRUSTED_SIGNER`; `Expired` to `SIGNATURE_EXPIRED`; the rest
 //! (threshold, hashes, rollback, mismatch, malformed) to `SIGNATURE_INVALID`.
+//!
+//! Not here: Notation signatures (`signet-notation`), registry I/O (`signet-registry`), and
+//! when DCT is consulted and how its entries appear in a verdict (`signet-engine`).
 
 mod canonical;
 mod client;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use moka::future::Cache;
 use moka::Expiry;
-use signet_notation::policy::Level;
+use signet_notation::policy::{Level, Statement};
 use signet_notation::verifier::{
-    self, Check, Failure, SignatureReport, SignatureVerdict, Target, TrustStores, VerifyOptions,
+    self, ArtifactCheck, SignatureInput, SignatureReport, Target, TrustStores, VerifyOptions,
 };
 use signet_notation::Descriptor;
 use signet_registry::{Reference, RegistryClient, RegistryError, SignatureManifest};
@@ -19,8 +19,7 @@ use crate::multiarch::MultiArchPolicy;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
-    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
-    VerdictError,
+    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, TrustSnapshot, VerdictError,
 };
 
 mod dct;
@@ -35,6 +34,25 @@ struct VerdictKey {
     digest: String,
     statement: String,
     generation: u64,
+}
+
+/// What every step of one verification works under: the reference as asked, the trust
+/// snapshot and the statement selected in it, and the caller's deadline.
+#[derive(Clone, Copy)]
+struct Ask<'a> {
+    image: &'a str,
+    trust: &'a Arc<TrustSnapshot>,
+    statement: &'a Arc<Statement>,
+    deadline: Instant,
+}
+
+/// How [`Engine::through_cache`] found a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    Hit,
+    Ran,
+    /// Shared with a run another caller started.
+    Coalesced,
 }
 
 /// `(registry/repo, tag or digest)`.
@@ -310,19 +328,7 @@ impl Engine {
                     Err(e) => return ImageVerdict::failed(image, Some(digest), e),
                 },
             };
-            return ImageVerdict {
-                reference: image.to_owned(),
-                digest: Some(desc.digest),
-                verified: true,
-                policy: Some(statement.name.clone()),
-                level: Some(Level::Skip.as_str().to_owned()),
-                signatures: Vec::new(),
-                error: None,
-                note: Some(format!(
-                    "trust policy statement {:?} has level \"skip\": signatures were not verified",
-                    statement.name
-                )),
-            };
+            return ImageVerdict::skipped(image, Some(desc.digest), &statement);
         }
 
         let key = VerdictKey {
@@ -331,11 +337,43 @@ impl Engine {
             statement: statement.name.clone(),
             generation: trust.generation,
         };
+        let (verdict, lookup) = self
+            .through_cache(key, async {
+                let desc = match descriptor {
+                    Some(d) => d,
+                    None => match self.resolve_cached(&reference, deadline).await {
+                        Ok(d) => d,
+                        Err(e) => return ImageVerdict::failed(image, Some(digest.clone()), e),
+                    },
+                };
+                let ask = Ask {
+                    image,
+                    trust: &trust,
+                    statement: &statement,
+                    deadline,
+                };
+                self.decide(ask, &reference, &desc).await
+            })
+            .await;
+        if lookup == Lookup::Coalesced {
+            self.counters
+                .verdict_coalesced
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.with_dct(with_reference(&verdict, image), &reference, deadline)
+            .await
+    }
+
+    /// The verdict under `key`: cached, shared with the run in flight for it, or from `run`
+    /// (kept when it may be cached: [`ImageVerdict::is_cacheable`]).
+    async fn through_cache(
+        &self,
+        key: VerdictKey,
+        run: impl std::future::Future<Output = ImageVerdict>,
+    ) -> (Arc<ImageVerdict>, Lookup) {
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return self
-                .with_dct(with_reference(&v, image), &reference, deadline)
-                .await;
+            return (v, Lookup::Hit);
         }
         let mut ran = false;
         let result = self
@@ -343,23 +381,9 @@ impl Engine {
             .try_get_with(key, async {
                 ran = true;
                 self.counters.verdict_misses.fetch_add(1, Ordering::Relaxed);
-                let desc = match descriptor {
-                    Some(d) => d,
-                    None => match self.resolve_cached(&reference, deadline).await {
-                        Ok(d) => d,
-                        Err(e) => {
-                            let v = ImageVerdict::failed(image, Some(digest.clone()), e);
-                            return if v.is_cacheable() {
-                                Ok(Arc::new(v))
-                            } else {
-                                Err(v)
-                            };
-                        }
-                    },
-                };
-                let v = self
-                    .decide(image, &reference, &desc, &trust, &statement.name, deadline)
-                    .await;
+                // Boxed: the whole verification's state would otherwise sit in this future
+                // and in every future awaiting it (deep stacks in debug builds).
+                let v = Box::pin(run).await;
                 if v.is_cacheable() {
                     Ok(Arc::new(v))
                 } else {
@@ -367,16 +391,10 @@ impl Engine {
                 }
             })
             .await;
-        if !ran {
-            self.counters
-                .verdict_coalesced
-                .fetch_add(1, Ordering::Relaxed);
+        let lookup = if ran { Lookup::Ran } else { Lookup::Coalesced };
+        match result {
+            Ok(v) | Err(v) => (v, lookup),
         }
-        let verdict = match result {
-            Ok(v) => with_reference(&v, image),
-            Err(v) => with_reference(&v, image),
-        };
-        self.with_dct(verdict, &reference, deadline).await
     }
 
     /// Resolves through the cache; concurrent resolutions of one key share one request.
@@ -454,15 +472,13 @@ impl Engine {
     }
 
     /// Discovery, envelopes and verification of one resolved artifact.
-    async fn run(
-        &self,
-        image: &str,
-        reference: &Reference,
-        desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &str,
-        deadline: Instant,
-    ) -> ImageVerdict {
+    async fn run(&self, ask: Ask<'_>, reference: &Reference, desc: &Descriptor) -> ImageVerdict {
+        let Ask {
+            image,
+            trust,
+            statement,
+            deadline,
+        } = ask;
         let digest = Some(desc.digest.clone());
         let _permit = match self.permit(deadline).await {
             Ok(p) => p,
@@ -483,28 +499,25 @@ impl Engine {
             .map(|r| SignatureReport {
                 digest: r.digest.clone(),
                 media_type: String::new(),
-                verdict: failed(codes::rejected_signature(r)),
+                verdict: verifier::failed(codes::rejected_signature(r)),
             })
             .collect();
 
-        let Some(mut job) = Job::new(
-            trust.clone(),
-            statement,
-            desc.clone(),
-            self.fixed_time
+        let mut job = Job {
+            statement: statement.clone(),
+            stores: trust
+                .stores_for(&statement.name)
+                .cloned()
+                .unwrap_or_default(),
+            subject: desc.clone(),
+            at: self
+                .fixed_time
                 .unwrap_or_else(time::OffsetDateTime::now_utc),
-            self.user_metadata.clone(),
-            self.revocation
+            user_metadata: self.user_metadata.clone(),
+            revocation: self
+                .revocation
                 .as_ref()
                 .map(|r| r.blocking(tokio::runtime::Handle::current(), deadline)),
-        ) else {
-            return ImageVerdict::failed(
-                image,
-                digest,
-                codes::internal(format!(
-                    "trust policy statement {statement:?} vanished from the trust snapshot"
-                )),
-            );
         };
 
         // One signature at a time, in discovery order, until one verifies: at most one
@@ -543,30 +556,8 @@ impl Engine {
         reports.extend(rejected);
         let combined = verifier::combine(reports);
 
-        let level = trust
-            .policy
-            .statements
-            .iter()
-            .find(|s| s.name == statement)
-            .map(|s| s.level.as_str().to_owned());
-        let mut verdict = ImageVerdict {
-            reference: image.to_owned(),
-            digest,
-            verified: combined.verified,
-            policy: Some(statement.to_owned()),
-            level,
-            signatures: combined
-                .signatures
-                .iter()
-                .map(|r| summary(r, &desc.digest))
-                .collect(),
-            error: if combined.verified {
-                None
-            } else {
-                combined.failure.as_ref().map(codes::failure)
-            },
-            note: None,
-        };
+        let mut verdict =
+            ImageVerdict::from_artifact(image, digest, statement, &combined, Some(&desc.digest));
         if found.truncated && !verdict.verified {
             if let Some(e) = &mut verdict.error {
                 e.message.push_str(&format!(
@@ -582,8 +573,8 @@ impl Engine {
 /// What the blocking verification needs, owned; moved to the blocking pool for each
 /// signature and handed back.
 struct Job {
-    trust: Arc<TrustSnapshot>,
-    statement_index: usize,
+    statement: Arc<Statement>,
+    stores: Arc<TrustStores>,
     subject: Descriptor,
     at: time::OffsetDateTime,
     user_metadata: Arc<std::collections::BTreeMap<String, String>>,
@@ -592,97 +583,31 @@ struct Job {
 }
 
 impl Job {
-    /// `None` when `statement` is not in the snapshot.
-    fn new(
-        trust: Arc<TrustSnapshot>,
-        statement: &str,
-        subject: Descriptor,
-        at: time::OffsetDateTime,
-        user_metadata: Arc<std::collections::BTreeMap<String, String>>,
-        revocation: Option<crate::revocation::BlockingSource>,
-    ) -> Option<Job> {
-        let statement_index = trust
-            .policy
-            .statements
-            .iter()
-            .position(|s| s.name == statement)?;
-        Some(Job {
-            trust,
-            statement_index,
-            subject,
-            at,
-            user_metadata,
-            revocation,
-        })
-    }
-
     fn verify_one(
         self,
         sig: SignatureManifest,
         envelope: Result<Vec<u8>, RegistryError>,
     ) -> (Job, SignatureReport) {
-        let verdict = match envelope {
-            Ok(bytes) => {
-                let statement = &self.trust.policy.statements[self.statement_index];
-                let empty = TrustStores::default();
-                let stores = self
-                    .trust
-                    .stores_for(&statement.name)
-                    .map(|s| &**s)
-                    .unwrap_or(&empty);
-                let options = VerifyOptions {
-                    at: self.at,
-                    user_metadata: &self.user_metadata,
-                    revocation: self
-                        .revocation
-                        .as_ref()
-                        .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
-                };
-                verifier::verify_signature(
-                    &bytes,
-                    &sig.media_type,
-                    Target::Oci(&self.subject),
-                    statement,
-                    stores,
-                    &options,
-                )
-            }
-            Err(e) => failed(codes::envelope_fetch(&e)),
+        let options = VerifyOptions {
+            at: self.at,
+            user_metadata: &self.user_metadata,
+            revocation: self
+                .revocation
+                .as_ref()
+                .map(|r| r as &dyn signet_notation::revocation::RevocationSource),
         };
-        let report = SignatureReport {
+        let check = ArtifactCheck {
+            target: Target::Oci(&self.subject),
+            statement: &self.statement,
+            stores: &self.stores,
+            options: &options,
+        };
+        let report = check.verify_one(SignatureInput {
             digest: sig.digest,
             media_type: sig.media_type,
-            verdict,
-        };
+            envelope: envelope.map_err(|e| codes::envelope_fetch(&e)),
+        });
         (self, report)
-    }
-}
-
-fn failed(failure: Failure) -> SignatureVerdict {
-    SignatureVerdict {
-        verified: false,
-        failure: Some(failure),
-        logged: Vec::new(),
-        signer: None,
-    }
-}
-
-fn summary(r: &SignatureReport, manifest: &str) -> SignatureSummary {
-    SignatureSummary {
-        format: crate::SignatureFormat::Notation,
-        digest: r.digest.clone(),
-        manifest: Some(manifest.to_owned()),
-        media_type: r.media_type.clone(),
-        verified: r.verdict.verified,
-        signer: r.verdict.signer.clone(),
-        error: r.verdict.failure.as_ref().map(codes::failure),
-        failed_check: r.verdict.failure.as_ref().map(|f| f.check),
-        logged: r
-            .verdict
-            .logged
-            .iter()
-            .map(|f| (f.check, codes::failure(f)))
-            .collect::<Vec<(Check, VerdictError)>>(),
     }
 }
 

@@ -9,6 +9,13 @@
 //! [`ErrorCode`] (in one place: `codes.rs`, table in [`codes`]).
 //! It knows nothing of HTTP servers, Gatekeeper or Kubernetes JSON.
 //!
+//! It owns the verdict vocabulary every front end prints or answers with ([`ImageVerdict`],
+//! [`SignatureSummary`], [`VerdictError`]), built from the verification core's result in one
+//! place ([`ImageVerdict::from_artifact`]). It does not own what a signature means: each
+//! fetched envelope goes through `signet_notation::verifier::ArtifactCheck::verify_one`, the
+//! sequence the CLI's local paths share; nor the configuration file or registry I/O
+//! (`signet-registry`).
+//!
 //! Two additions to that path: an image index is decided by its platform manifests'
 //! signatures when the statement's [`EngineConfig::multi_arch`] option asks for it
 //! ([`multiarch`]); and a tag Notation does not verify, in a Docker Content Trust scope
@@ -57,7 +64,8 @@
 
 use std::collections::BTreeMap;
 
-use signet_notation::verifier::Check;
+use signet_notation::policy::{Level, Statement};
+use signet_notation::verifier::{ArtifactVerdict, Check, Failure, SignatureReport};
 use signet_notation::ErrorCode;
 use signet_registry::RegistryConfig;
 
@@ -108,6 +116,43 @@ pub struct SignatureSummary {
     pub logged: Vec<(Check, VerdictError)>,
 }
 
+impl SignatureSummary {
+    /// One signature as the verification core reported it.
+    pub fn from_report(r: &SignatureReport, manifest: Option<&str>) -> Self {
+        SignatureSummary {
+            format: SignatureFormat::Notation,
+            digest: r.digest.clone(),
+            manifest: manifest.map(str::to_owned),
+            media_type: r.media_type.clone(),
+            verified: r.verdict.verified,
+            signer: r.verdict.signer.clone(),
+            error: r.verdict.failure.as_ref().map(VerdictError::from),
+            failed_check: r.verdict.failure.as_ref().map(|f| f.check),
+            logged: r
+                .verdict
+                .logged
+                .iter()
+                .map(|f| (f.check, VerdictError::from(f)))
+                .collect(),
+        }
+    }
+}
+
+impl VerdictError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        VerdictError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<&Failure> for VerdictError {
+    fn from(f: &Failure) -> Self {
+        codes::failure(f)
+    }
+}
+
 /// The signature system a signature belongs to (`format` in answers, CONTRACT.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,6 +195,53 @@ impl ImageVerdict {
             signatures: Vec::new(),
             error: Some(error),
             note: None,
+        }
+    }
+
+    /// The verdict the verification core reached on an artifact's signatures under
+    /// `statement`. `manifest`: the digest the signatures are of, when the answer names it
+    /// (the engine's; the CLI's local paths leave it out).
+    pub fn from_artifact(
+        reference: &str,
+        digest: Option<String>,
+        statement: &Statement,
+        verdict: &ArtifactVerdict,
+        manifest: Option<&str>,
+    ) -> Self {
+        ImageVerdict {
+            reference: reference.to_owned(),
+            digest,
+            verified: verdict.verified,
+            policy: Some(statement.name.clone()),
+            level: Some(statement.level.as_str().to_owned()),
+            signatures: verdict
+                .signatures
+                .iter()
+                .map(|r| SignatureSummary::from_report(r, manifest))
+                .collect(),
+            error: if verdict.verified {
+                None
+            } else {
+                verdict.failure.as_ref().map(VerdictError::from)
+            },
+            note: None,
+        }
+    }
+
+    /// The verdict under a statement of level `skip`: verified, nothing checked.
+    pub fn skipped(reference: &str, digest: Option<String>, statement: &Statement) -> Self {
+        ImageVerdict {
+            reference: reference.to_owned(),
+            digest,
+            verified: true,
+            policy: Some(statement.name.clone()),
+            level: Some(Level::Skip.as_str().to_owned()),
+            signatures: Vec::new(),
+            error: None,
+            note: Some(format!(
+                "trust policy statement {:?} has level \"skip\": signatures were not verified",
+                statement.name
+            )),
         }
     }
 

@@ -19,6 +19,8 @@ pub struct TrustSnapshot {
     pub policy: Arc<TrustPolicyDocument>,
     /// Increases with every reload; part of every cache key.
     pub generation: u64,
+    /// The policy's statements, in its order, each shareable by a verification.
+    statements: Arc<Vec<Arc<Statement>>>,
     /// The stores of every non-skip statement, by statement name.
     stores: Arc<HashMap<String, Arc<TrustStores>>>,
     /// Stores named by the policy that are missing, empty or unreadable: (statement, why).
@@ -108,6 +110,7 @@ impl TrustSnapshot {
             stores.insert(st.name.clone(), Arc::new(TrustStores::from_stores(loaded)));
         }
         Ok(TrustSnapshot {
+            statements: Arc::new(policy.statements.iter().cloned().map(Arc::new).collect()),
             policy: Arc::new(policy),
             generation,
             stores: Arc::new(stores),
@@ -132,6 +135,7 @@ impl TrustSnapshot {
             stores.insert(st.name.clone(), Arc::new(loaded));
         }
         TrustSnapshot {
+            statements: Arc::new(policy.statements.iter().cloned().map(Arc::new).collect()),
             policy: Arc::new(policy),
             generation,
             stores: Arc::new(stores),
@@ -170,10 +174,23 @@ impl TrustSnapshot {
     /// The statement that applies to the repository of `reference`; both the reference and
     /// the policy's scopes are compared in canonical form (host case, port 443, Docker Hub
     /// aliases: [`policy::canonical_repository`]).
-    pub fn select(&self, reference: &Reference) -> Result<&Statement, VerdictError> {
-        self.policy
+    pub fn select(&self, reference: &Reference) -> Result<Arc<Statement>, VerdictError> {
+        let selected = self
+            .policy
             .select_for_repository(&reference.name())
-            .map_err(|e| codes::policy(&e))
+            .map_err(|e| codes::policy(&e))?;
+        // The document's own statement, shared: a verification holds it (not its name), so
+        // what it verifies under cannot go missing halfway.
+        let shared = self
+            .policy
+            .statements
+            .iter()
+            .position(|s| std::ptr::eq(s, selected))
+            .and_then(|i| self.statements.get(i));
+        Ok(match shared {
+            Some(s) => s.clone(),
+            None => Arc::new(selected.clone()),
+        })
     }
 }
 

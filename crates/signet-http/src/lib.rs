@@ -16,6 +16,9 @@
 //!   is an absolute-form request to `HTTP_PROXY` (CRL and OCSP are plain HTTP by design; a
 //!   plain-HTTP registry is a test setting, and what it sends is visible on the path anyway).
 //!   [`Connector::resolve`] pins `host:port` to an address like curl's `--resolve` (tests).
+//!
+//! It owns transport only: no protocol of its callers (registry auth, token services, CRL
+//! caching) and no retry policy.
 
 mod connect;
 pub mod proxy;

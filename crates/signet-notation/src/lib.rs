@@ -15,10 +15,14 @@
 //!   [`revocation::RevocationSource`];
 //! - [`truststore`]: named trust stores in Notation's directory layout;
 //! - [`verifier`]: the function that turns (envelope, artifact descriptor, trust policy,
-//!   trust stores, clock) into a [`verifier::SignatureVerdict`].
+//!   trust stores, clock) into a [`verifier::SignatureVerdict`], and
+//!   [`verifier::verify_artifact`], the one sequence over an artifact's signatures (what is
+//!   refused before parsing, the options each is verified with, how they combine) that the
+//!   engine and every CLI path run.
 //!
-//! It does not own fetching anything from a registry, fetching CRLs or OCSP responses, caching or
-//! configuration: callers hand in bytes and get values back. The only I/O is
+//! It does not own fetching anything from a registry, fetching CRLs or OCSP responses, caching,
+//! configuration, or the contract's answer (the engine's `ImageVerdict`): callers hand in
+//! bytes and get values back. The only I/O is
 //! [`truststore::TrustStore::load`], which reads a directory the caller names.
 //!
 //! Every time-dependent check takes "now" from the caller (`at`), never from the system clock.

@@ -63,6 +63,10 @@
 //! [`RegistryClient::round_trips`] counts every HTTP request. One cold verification of a tag
 //! reference with a cached token costs 4: `HEAD` manifest, referrers, signature manifest,
 //! envelope blob (one more per additional signature: manifest + blob).
+//!
+//! # Not here
+//! What a signature means (`signet-notation`), caching, deduplication and concurrency
+//! limits across calls, and the mapping to contract codes (`signet-engine`).
 
 mod auth;
 mod client;

@@ -14,7 +14,9 @@
 //! - [`server`]: listeners, connections, drain;
 //! - [`trust_refresh`]: trust stores from a remote source (Key Vault) on an interval.
 //!
-//! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures.
+//! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures. Does not own the
+//! verification pipeline, its caches or its verdict types (`signet-engine`, reached through
+//! [`ImageVerifier`]), nor the configuration file (the `signet` binary builds the server).
 
 pub mod admission;
 pub mod app;

@@ -1,8 +1,11 @@
-//! Verification output: the JSON document of CONTRACT.md and the text form for people.
+//! Verification output: the engine's verdicts ([`ImageVerdict`]) as the JSON document of
+//! CONTRACT.md and as text for people.
 
 use std::io::{self, Write};
 
 use serde::Serialize;
+use signet_engine::{ImageVerdict, SignatureFormat};
+use signet_notation::verifier::Check;
 
 /// `--output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -12,63 +15,18 @@ pub enum OutputFormat {
     Json,
 }
 
-/// `{"code": ..., "message": ...}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ErrorInfo {
-    pub code: String,
-    pub message: String,
-}
-
-/// One examined signature.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignatureResult {
-    /// The signature system (`"notation"`).
-    pub format: signet_engine::SignatureFormat,
-    pub digest: String,
-    /// The digest whose signature this is (a platform manifest's, for a multi-arch image
-    /// verified per platform).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
-    pub media_type: String,
-    pub verified: bool,
-    pub signer: Option<String>,
-    pub error: Option<ErrorInfo>,
-    /// The check that failed (text output only).
-    #[serde(skip)]
-    pub failed_check: Option<String>,
-    /// Failures of checks that are only logged at this level (text output only).
-    #[serde(skip)]
-    pub logged: Vec<(String, ErrorInfo)>,
-}
-
-/// The result for one reference.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArtifactResult {
-    pub reference: String,
-    pub digest: Option<String>,
-    pub verified: bool,
-    pub policy: Option<String>,
-    pub level: Option<String>,
-    pub signatures: Vec<SignatureResult>,
-    pub error: Option<ErrorInfo>,
-    /// A remark for people (text output only).
-    #[serde(skip)]
-    pub note: Option<String>,
-}
-
 #[derive(Serialize)]
 struct Document<'a> {
-    results: &'a [ArtifactResult],
+    results: &'a [ImageVerdict],
 }
 
 /// Whether the exit status is 0 (all verified) or 1.
-pub fn all_verified(results: &[ArtifactResult]) -> bool {
+pub fn all_verified(results: &[ImageVerdict]) -> bool {
     results.iter().all(|r| r.verified)
 }
 
 /// Prints the results on stdout in the chosen format.
-pub fn print_results(results: &[ArtifactResult], format: OutputFormat) -> io::Result<()> {
+pub fn print_results(results: &[ImageVerdict], format: OutputFormat) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match format {
@@ -86,11 +44,11 @@ pub fn print_results(results: &[ArtifactResult], format: OutputFormat) -> io::Re
 }
 
 /// The JSON document for `results` (as printed with `--output json`).
-pub fn to_json(results: &[ArtifactResult]) -> serde_json::Value {
+pub fn to_json(results: &[ImageVerdict]) -> serde_json::Value {
     serde_json::to_value(Document { results }).unwrap_or(serde_json::Value::Null)
 }
 
-fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
+fn write_text(out: &mut impl Write, r: &ImageVerdict) -> io::Result<()> {
     let digest = r
         .digest
         .as_deref()
@@ -121,7 +79,7 @@ fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
             .unwrap_or_default();
         let state = if s.verified { "verified" } else { "failed" };
         let of = match (&s.manifest, s.format) {
-            (_, signet_engine::SignatureFormat::Dct) => " (Docker Content Trust)".to_owned(),
+            (_, SignatureFormat::Dct) => " (Docker Content Trust)".to_owned(),
             (Some(m), _) if r.digest.as_ref() != Some(m) => format!(" of platform manifest {m}"),
             _ => String::new(),
         };
@@ -136,53 +94,62 @@ fn write_text(out: &mut impl Write, r: &ArtifactResult) -> io::Result<()> {
         if let Some(e) = &s.error {
             let check = s
                 .failed_check
-                .as_deref()
-                .map(|c| format!("{c} check failed: "))
+                .map(|c| format!("{} check failed: ", check_name(c)))
                 .unwrap_or_default();
             writeln!(out, "    {check}{}: {}", e.code, e.message)?;
         }
         for (check, e) in &s.logged {
             writeln!(
                 out,
-                "    warning ({check}, logged not enforced at this level): {}: {}",
-                e.code, e.message
+                "    warning ({}, logged not enforced at this level): {}: {}",
+                check_name(*check),
+                e.code,
+                e.message
             )?;
         }
     }
     Ok(())
 }
 
+fn check_name(check: Check) -> &'static str {
+    match check {
+        Check::Integrity => "integrity",
+        Check::Authenticity => "authenticity",
+        Check::TrustedIdentity => "trusted identity",
+        Check::AuthenticTimestamp => "authentic timestamp",
+        Check::Expiry => "expiry",
+        Check::Revocation => "revocation",
+        Check::UserMetadata => "user metadata",
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use signet_engine::VerdictError;
+    use signet_notation::ErrorCode;
 
     #[test]
     fn json_shape() {
-        let r = ArtifactResult {
+        let r = ImageVerdict {
             reference: "r".into(),
             digest: Some("sha256:00".into()),
             verified: false,
             policy: Some("p".into()),
             level: Some("strict".into()),
-            signatures: vec![SignatureResult {
-                format: signet_engine::SignatureFormat::Notation,
+            signatures: vec![signet_engine::SignatureSummary {
+                format: SignatureFormat::Notation,
                 digest: "sha256:11".into(),
                 manifest: Some("sha256:00".into()),
                 media_type: "application/cose".into(),
                 verified: false,
                 signer: None,
-                error: Some(ErrorInfo {
-                    code: "UNTRUSTED_SIGNER".into(),
-                    message: "m".into(),
-                }),
-                failed_check: Some("authenticity".into()),
+                error: Some(VerdictError::new(ErrorCode::UntrustedSigner, "m")),
+                failed_check: Some(Check::Authenticity),
                 logged: vec![],
             }],
-            error: Some(ErrorInfo {
-                code: "UNTRUSTED_SIGNER".into(),
-                message: "m".into(),
-            }),
+            error: Some(VerdictError::new(ErrorCode::UntrustedSigner, "m")),
             note: None,
         };
         let v = to_json(&[r]);

@@ -1,22 +1,24 @@
 //! The one place the CLI talks to `signet_notation`: loading trust policies and stores,
-//! selecting statements, verifying envelopes, and turning verdicts into [`output`] values.
+//! selecting statements, and verifying local artifacts through the verification core's
+//! [`verifier::verify_artifact`] into the engine's verdict type ([`ImageVerdict`], rendered
+//! by [`crate::output`]).
 //!
 //! Keeping the library's names here means a rename in the library touches one file.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use signet_notation::envelope::EnvelopeFormat;
+use signet_engine::{ImageVerdict, VerdictError};
 use signet_notation::policy::{self, Level, PolicyError, Statement, TrustPolicyDocument};
+use signet_notation::revocation::RevocationSource;
 use signet_notation::verifier::{
-    self, ArtifactVerdict, Failure, SignatureReport, SignatureVerdict, Target, TrustStores,
-    VerifyOptions,
+    self, ArtifactCheck, Check, Examine, Failure, TrustStores, VerifyOptions,
 };
-use signet_notation::{Descriptor, ErrorCode, Instant};
+pub use signet_notation::verifier::{SignatureInput, Target};
+use signet_notation::{ErrorCode, Instant};
 
 use crate::input;
-use crate::output::{ArtifactResult, ErrorInfo, SignatureResult};
 
 pub use signet_notation::MAX_ENVELOPE_BYTES;
 
@@ -67,7 +69,7 @@ fn policy_error_text(e: &PolicyError) -> String {
 #[derive(Debug)]
 pub enum Selected<'a> {
     Statement(&'a Statement),
-    NoPolicy(ErrorInfo),
+    NoPolicy(VerdictError),
 }
 
 impl LoadedPolicy {
@@ -133,16 +135,8 @@ impl LoadedPolicy {
     }
 }
 
-fn no_policy(message: String) -> ErrorInfo {
-    ErrorInfo {
-        code: ErrorCode::NoTrustPolicy.as_str().to_owned(),
-        message,
-    }
-}
-
-/// Whether the statement says not to verify at all.
-pub fn is_skip(statement: &Statement) -> bool {
-    statement.level == Level::Skip
+fn no_policy(message: String) -> VerdictError {
+    VerdictError::new(ErrorCode::NoTrustPolicy, message)
 }
 
 /// Loads the stores a statement names from a trust-store root. A store that fails to load
@@ -173,278 +167,106 @@ pub fn load_stores_for_verification(
     Ok(stores)
 }
 
-/// What one signature must be bound to.
-#[derive(Debug, Clone)]
-pub enum Subject<'a> {
-    /// An OCI artifact, by its manifest descriptor.
-    Oci {
-        media_type: String,
-        digest: String,
-        size: i64,
-    },
-    /// A blob's content and, optionally, its expected media type.
-    Blob {
-        content: &'a [u8],
-        media_type: Option<&'a str>,
-    },
-}
-
-/// The clock and user metadata of a verification.
-#[derive(Debug, Clone)]
+/// The clock, user metadata and revocation source of the CLI's local verifications
+/// (`verify --oci-layout`, `blob verify`, `envelope verify`), handed to the verification
+/// core as the engine hands its own.
+#[derive(Debug)]
 pub struct Options {
     pub at: Instant,
     pub user_metadata: BTreeMap<String, String>,
+    /// Where CRLs and OCSP responses come from; `None` (these commands work offline): a
+    /// chain with revocation information has an unknown revocation status.
+    pub revocation: Option<Box<dyn RevocationSource>>,
 }
 
-/// One signature to verify: its digest (for reporting), media type and envelope bytes, or why
-/// its envelope could not be obtained (reported as a failure with `code`).
-#[derive(Debug, Clone)]
-pub struct SignatureInput {
-    pub digest: String,
-    pub media_type: String,
-    pub envelope: Result<Vec<u8>, (ErrorCode, String)>,
-}
-
-/// Verifies an artifact's signatures under a statement and builds its result.
-pub fn verify_artifact(
-    reference: &str,
-    digest: Option<String>,
-    subject: &Subject<'_>,
-    signatures: Vec<SignatureInput>,
-    statement: &Statement,
-    stores: &TrustStores,
-    options: &Options,
-) -> ArtifactResult {
-    let descriptor = match subject {
-        Subject::Oci {
-            media_type,
-            digest,
-            size,
-        } => Some(Descriptor {
-            media_type: media_type.clone(),
-            digest: digest.clone(),
-            size: *size,
-            annotations: None,
-            artifact_type: None,
-        }),
-        Subject::Blob { .. } => None,
-    };
-    let target = match (subject, &descriptor) {
-        (_, Some(d)) => Target::Oci(d),
-        (
-            Subject::Blob {
-                content,
-                media_type,
-            },
-            None,
-        ) => Target::Blob {
-            content,
-            media_type: *media_type,
-        },
-        (Subject::Oci { .. }, None) => unreachable!("an OCI subject always has a descriptor"),
-    };
-    let verify_options = VerifyOptions {
-        at: options.at,
-        user_metadata: &options.user_metadata,
-        revocation: None,
-    };
-    let reports = signatures
-        .into_iter()
-        .map(|sig| {
-            let verdict = match &sig.envelope {
-                Err((code, message)) => failed(*code, message.clone()),
-                Ok(_) if EnvelopeFormat::from_media_type(&sig.media_type).is_none() => failed(
-                    ErrorCode::UnsupportedSignature,
-                    format!(
-                        "the signature has media type {:?}, which is not a Notation envelope (application/jose+json or application/cose expected)",
-                        sig.media_type
-                    ),
-                ),
-                Ok(bytes) if bytes.len() > MAX_ENVELOPE_BYTES => failed(
-                    ErrorCode::SignatureInvalid,
-                    format!(
-                        "the envelope is {} bytes, over the limit of {MAX_ENVELOPE_BYTES} bytes",
-                        bytes.len()
-                    ),
-                ),
-                Ok(bytes) => verifier::verify_signature(
-                    bytes,
-                    &sig.media_type,
-                    target,
-                    statement,
-                    stores,
-                    &verify_options,
-                ),
-            };
-            SignatureReport {
-                digest: sig.digest,
-                media_type: sig.media_type,
-                verdict,
-            }
-        })
-        .collect();
-    artifact_result(reference, digest, statement, verifier::combine(reports))
-}
-
-/// The result for an artifact whose statement has level `skip`: verified, nothing checked.
-pub fn skipped(reference: &str, digest: Option<String>, statement: &Statement) -> ArtifactResult {
-    ArtifactResult {
-        reference: reference.to_owned(),
-        digest,
-        verified: true,
-        policy: Some(statement.name.clone()),
-        level: Some(level_name(statement.level).to_owned()),
-        signatures: Vec::new(),
-        error: None,
-        note: Some(format!(
-            "trust policy statement {:?} has level \"skip\": signatures were not verified",
-            statement.name
-        )),
+impl Options {
+    /// `--at` (default: now) and `--user-metadata`, offline.
+    pub fn offline(at: Option<Instant>, user_metadata: &[(String, String)]) -> Self {
+        Options {
+            at: input::now_or(at),
+            user_metadata: user_metadata.iter().cloned().collect(),
+            revocation: None,
+        }
     }
 }
 
-fn failed(code: ErrorCode, message: String) -> SignatureVerdict {
-    SignatureVerdict {
-        verified: false,
-        failure: Some(Failure {
-            code,
-            check: verifier::Check::Integrity,
-            message,
-        }),
-        logged: Vec::new(),
-        signer: None,
+/// A signature given as an envelope file: reported by the envelope's own digest.
+pub fn envelope_file(envelope: Vec<u8>, media_type: &str) -> SignatureInput {
+    SignatureInput {
+        digest: sha256(&envelope),
+        media_type: media_type.to_owned(),
+        envelope: Ok(envelope),
     }
 }
 
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Strict => "strict",
-        Level::Permissive => "permissive",
-        Level::Audit => "audit",
-        Level::Skip => "skip",
+/// Verifies local artifacts under one trust policy: statement → `skip`? → stores (loaded once
+/// per statement) → [`verifier::verify_artifact`] → [`ImageVerdict`].
+#[derive(Debug)]
+pub struct LocalVerifier {
+    store_root: PathBuf,
+    stores: HashMap<String, TrustStores>,
+    options: Options,
+}
+
+impl LocalVerifier {
+    pub fn new(store_root: &Path, options: Options) -> Self {
+        LocalVerifier {
+            store_root: store_root.to_owned(),
+            stores: HashMap::new(),
+            options,
+        }
+    }
+
+    /// The verdict for `reference` under the selected statement. `signatures` is asked for
+    /// only when signatures are to be verified; its `Err` is the verdict (e.g. a layout
+    /// that cannot be read). Every signature is examined and reported.
+    pub fn verify(
+        &mut self,
+        reference: &str,
+        digest: Option<String>,
+        selected: Selected<'_>,
+        target: Target<'_>,
+        signatures: impl FnOnce() -> Result<Vec<SignatureInput>, Box<ImageVerdict>>,
+    ) -> anyhow::Result<ImageVerdict> {
+        let statement = match selected {
+            Selected::NoPolicy(e) => return Ok(ImageVerdict::failed(reference, digest, e)),
+            Selected::Statement(s) => s,
+        };
+        if statement.level == Level::Skip {
+            return Ok(ImageVerdict::skipped(reference, digest, statement));
+        }
+        if !self.stores.contains_key(&statement.name) {
+            let loaded = load_stores_for_verification(&self.store_root, statement)?;
+            self.stores.insert(statement.name.clone(), loaded);
+        }
+        let signatures = match signatures() {
+            Ok(s) => s,
+            Err(verdict) => return Ok(*verdict),
+        };
+        let options = VerifyOptions {
+            at: self.options.at,
+            user_metadata: &self.options.user_metadata,
+            revocation: self.options.revocation.as_deref(),
+        };
+        let check = ArtifactCheck {
+            target,
+            statement,
+            stores: &self.stores[&statement.name],
+            options: &options,
+        };
+        let verdict = verifier::verify_artifact(&check, signatures, Examine::All);
+        Ok(ImageVerdict::from_artifact(
+            reference, digest, statement, &verdict, None,
+        ))
     }
 }
 
-fn check_name(check: verifier::Check) -> &'static str {
-    use verifier::Check::*;
-    match check {
-        Integrity => "integrity",
-        Authenticity => "authenticity",
-        TrustedIdentity => "trusted identity",
-        AuthenticTimestamp => "authentic timestamp",
-        Expiry => "expiry",
-        Revocation => "revocation",
-        UserMetadata => "user metadata",
-    }
-}
-
-fn error_info(f: &Failure) -> ErrorInfo {
-    ErrorInfo {
-        code: f.code.as_str().to_owned(),
-        message: f.message.clone(),
-    }
-}
-
-fn artifact_result(
-    reference: &str,
-    digest: Option<String>,
-    statement: &Statement,
-    verdict: ArtifactVerdict,
-) -> ArtifactResult {
-    ArtifactResult {
-        reference: reference.to_owned(),
-        digest,
-        verified: verdict.verified,
-        policy: Some(statement.name.clone()),
-        level: Some(level_name(statement.level).to_owned()),
-        signatures: verdict
-            .signatures
-            .iter()
-            .map(|s| SignatureResult {
-                format: signet_engine::SignatureFormat::Notation,
-                digest: s.digest.clone(),
-                manifest: None,
-                media_type: s.media_type.clone(),
-                verified: s.verdict.verified,
-                signer: s.verdict.signer.clone(),
-                error: s.verdict.failure.as_ref().map(error_info),
-                failed_check: s
-                    .verdict
-                    .failure
-                    .as_ref()
-                    .map(|f| check_name(f.check).to_owned()),
-                logged: s
-                    .verdict
-                    .logged
-                    .iter()
-                    .map(|f| (check_name(f.check).to_owned(), error_info(f)))
-                    .collect(),
-            })
-            .collect(),
-        error: if verdict.verified {
-            None
-        } else {
-            verdict.failure.as_ref().map(error_info)
-        },
-        note: None,
-    }
-}
-
-/// The result of a registry verification by the engine, for the same rendering.
-pub fn from_engine(v: &signet_engine::ImageVerdict) -> ArtifactResult {
-    let info = |e: &signet_engine::VerdictError| ErrorInfo {
-        code: e.code.as_str().to_owned(),
-        message: e.message.clone(),
-    };
-    ArtifactResult {
-        reference: v.reference.clone(),
-        digest: v.digest.clone(),
-        verified: v.verified,
-        policy: v.policy.clone(),
-        level: v.level.clone(),
-        signatures: v
-            .signatures
-            .iter()
-            .map(|s| SignatureResult {
-                format: s.format,
-                digest: s.digest.clone(),
-                manifest: s.manifest.clone(),
-                media_type: s.media_type.clone(),
-                verified: s.verified,
-                signer: s.signer.clone(),
-                error: s.error.as_ref().map(info),
-                failed_check: s.failed_check.map(|c| check_name(c).to_owned()),
-                logged: s
-                    .logged
-                    .iter()
-                    .map(|(c, e)| (check_name(*c).to_owned(), info(e)))
-                    .collect(),
-            })
-            .collect(),
-        error: v.error.as_ref().map(info),
-        note: v.note.clone(),
-    }
-}
-
-/// A result with no statement involved (bad reference, missing artifact, no policy).
-pub fn failed_result(reference: &str, digest: Option<String>, error: ErrorInfo) -> ArtifactResult {
-    ArtifactResult {
-        reference: reference.to_owned(),
-        digest,
-        verified: false,
-        policy: None,
-        level: None,
-        signatures: Vec::new(),
-        error: Some(error),
-        note: None,
-    }
-}
-
-/// An [`ErrorInfo`] with a contract code.
-pub fn error(code: ErrorCode, message: impl Into<String>) -> ErrorInfo {
-    ErrorInfo {
-        code: code.as_str().to_owned(),
-        message: message.into(),
+/// An envelope that could not be read, as the failure of its signature.
+pub fn unreadable_envelope(message: String) -> Failure {
+    Failure {
+        code: ErrorCode::SignatureInvalid,
+        check: Check::Integrity,
+        message,
     }
 }
 

@@ -2,40 +2,35 @@
 //! the platform manifests it lists, as the statement's [`MultiArchPolicy`] asks
 //! (see [`crate::multiarch`]).
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
 use futures_util::future::join_all;
 use signet_notation::Descriptor;
 use signet_registry::Reference;
 use tokio::time::Instant;
 
-use super::{Engine, VerdictKey};
+use super::{Ask, Engine, VerdictKey};
 use crate::multiarch::{self, MultiArchMode, MultiArchPolicy, MAX_PLATFORM_MANIFESTS};
-use crate::{codes, ImageVerdict, TrustSnapshot, VerdictError};
+use crate::{codes, ImageVerdict, VerdictError};
 
 impl Engine {
     /// The verdict for one resolved artifact under `statement`: its own signatures, or for
     /// an index under a per-platform mode, its platform manifests' signatures.
     pub(super) async fn decide(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &str,
-        deadline: Instant,
     ) -> ImageVerdict {
-        let policy = self.multi_arch.get(statement).cloned().unwrap_or_default();
+        let statement = ask.statement;
+        let policy = self
+            .multi_arch
+            .get(&statement.name)
+            .cloned()
+            .unwrap_or_default();
         if policy.mode == MultiArchMode::Index || !signet_registry::is_index(&desc.media_type) {
-            return self
-                .run(image, reference, desc, trust, statement, deadline)
-                .await;
+            return self.run(ask, reference, desc).await;
         }
         let index_verdict = if policy.mode == MultiArchMode::IndexOrPlatforms {
-            let v = self
-                .run(image, reference, desc, trust, statement, deadline)
-                .await;
+            let v = self.run(ask, reference, desc).await;
             // Verified, or unknown for now (registry trouble, deadline): that is the answer.
             if v.verified || !v.is_cacheable() {
                 return v;
@@ -44,9 +39,7 @@ impl Engine {
         } else {
             None
         };
-        let mut verdict = self
-            .platforms(image, reference, desc, trust, statement, &policy, deadline)
-            .await;
+        let mut verdict = self.platforms(ask, reference, desc, &policy).await;
         if let Some(index) = index_verdict {
             if !verdict.verified {
                 if let (Some(e), Some(ie)) = (&mut verdict.error, &index.error) {
@@ -67,17 +60,19 @@ impl Engine {
     }
 
     /// Every selected platform manifest of the index `desc` must verify.
-    #[allow(clippy::too_many_arguments)]
     async fn platforms(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         desc: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &str,
         policy: &MultiArchPolicy,
-        deadline: Instant,
     ) -> ImageVerdict {
+        let Ask {
+            image,
+            statement,
+            deadline,
+            ..
+        } = ask;
         let digest = Some(desc.digest.clone());
         let entries = {
             let _permit = match self.permit(deadline).await {
@@ -107,15 +102,10 @@ impl Engine {
                 .find(|e| signet_registry::is_index(&e.descriptor.media_type))
                 .map(|e| codes::nested_index(&desc.digest, &e.descriptor.digest))
         };
-        let level = trust
-            .policy
-            .statements
-            .iter()
-            .find(|s| s.name == statement)
-            .map(|s| s.level.as_str().to_owned());
+        let level = Some(statement.level.as_str().to_owned());
         if let Some(error) = refusal {
             let mut v = ImageVerdict::failed(image, digest, error);
-            v.policy = Some(statement.to_owned());
+            v.policy = Some(statement.name.clone());
             v.level = level;
             return v;
         }
@@ -127,10 +117,7 @@ impl Engine {
                 artifact_type: None,
                 ..entry.descriptor.clone()
             };
-            async move {
-                self.platform_verdict(image, reference, &platform, trust, statement, deadline)
-                    .await
-            }
+            async move { self.platform_verdict(ask, reference, &platform).await }
         }))
         .await;
 
@@ -157,7 +144,7 @@ impl Engine {
             reference: image.to_owned(),
             digest,
             verified: failure.is_none(),
-            policy: Some(statement.to_owned()),
+            policy: Some(statement.name.clone()),
             level,
             signatures,
             error: failure,
@@ -169,48 +156,23 @@ impl Engine {
     /// that name the platform manifest directly).
     async fn platform_verdict(
         &self,
-        image: &str,
+        ask: Ask<'_>,
         reference: &Reference,
         platform: &Descriptor,
-        trust: &Arc<TrustSnapshot>,
-        statement: &str,
-        deadline: Instant,
     ) -> ImageVerdict {
+        let Ask {
+            trust, statement, ..
+        } = ask;
         let key = VerdictKey {
             name: reference.name(),
             digest: platform.digest.clone(),
-            statement: statement.to_owned(),
+            statement: statement.name.clone(),
             generation: trust.generation,
         };
-        if let Some(v) = self.verdicts.get(&key).await {
-            self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return (*v).clone();
-        }
         let platform_reference = reference.with_digest(&platform.digest);
-        let result = self
-            .verdicts
-            .try_get_with(key, async {
-                self.counters.verdict_misses.fetch_add(1, Ordering::Relaxed);
-                let v = self
-                    .run(
-                        image,
-                        &platform_reference,
-                        platform,
-                        trust,
-                        statement,
-                        deadline,
-                    )
-                    .await;
-                if v.is_cacheable() {
-                    Ok(Arc::new(v))
-                } else {
-                    Err(v)
-                }
-            })
+        let (verdict, _) = self
+            .through_cache(key, self.run(ask, &platform_reference, platform))
             .await;
-        match result {
-            Ok(v) => (*v).clone(),
-            Err(v) => (*v).clone(),
-        }
+        (*verdict).clone()
     }
 }

@@ -15,10 +15,12 @@ use crate::revocation::RevocationSource;
 use crate::truststore::StoreType;
 use crate::{ErrorCode, Instant};
 
+mod artifact;
 mod steps;
 mod stores;
 mod timestamp;
 
+pub use artifact::{failed, verify_artifact, ArtifactCheck, Examine, SignatureInput};
 pub use stores::TrustStores;
 
 use steps::{fail, rfc3339};

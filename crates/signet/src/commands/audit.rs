@@ -22,8 +22,9 @@ use signet_server::admission::{glob_match, image_pattern_matches};
 
 use super::Status;
 use crate::engine_setup::{self, EngineOptions, RegistryFlags};
-use crate::output::{ErrorInfo, OutputFormat};
+use crate::output::OutputFormat;
 use crate::workloads::{self, Inventory, Workload, MAX_INPUT_BYTES};
+use signet_engine::VerdictError;
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -336,7 +337,7 @@ struct ImageReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     trust_namespace: Option<String>,
     verified: bool,
-    error: Option<ErrorInfo>,
+    error: Option<VerdictError>,
 }
 
 #[derive(Serialize)]
@@ -367,10 +368,7 @@ impl Report {
                     trust_namespace: key.0.clone(),
                     verified: v.verified,
                     error: match (&v.error, v.verified) {
-                        (Some(e), _) => Some(ErrorInfo {
-                            code: e.code.as_str().to_owned(),
-                            message: e.message.clone(),
-                        }),
+                        (Some(e), _) => Some(e.clone()),
                         (None, false) => Some(internal("not verified, no reason given")),
                         (None, true) => None,
                     },
@@ -428,11 +426,8 @@ impl Report {
     }
 }
 
-fn internal(message: &str) -> ErrorInfo {
-    ErrorInfo {
-        code: signet_notation::ErrorCode::Internal.as_str().to_owned(),
-        message: message.to_owned(),
-    }
+fn internal(message: &str) -> VerdictError {
+    VerdictError::new(signet_notation::ErrorCode::Internal, message)
 }
 
 /// Denied workloads grouped by namespace, each denied image with its code and message, then
@@ -442,7 +437,7 @@ fn write_text(
     report: &Report,
     plan: &Plan<'_>,
 ) -> std::io::Result<()> {
-    let errors: BTreeMap<(Option<&str>, &str), &ErrorInfo> = report
+    let errors: BTreeMap<(Option<&str>, &str), &VerdictError> = report
         .images
         .iter()
         .filter_map(|i| {

@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use signet_notation::Instant;
 
 use super::Status;
 use crate::input;
-use crate::output::{self, OutputFormat};
-use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+use crate::output::OutputFormat;
+use crate::verification::{self, LocalVerifier, PolicyKind, Target};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -30,12 +29,8 @@ pub(super) struct Args {
     /// The blob's media type; when given, the signed payload must carry the same.
     #[arg(long, value_name = "MT")]
     media_type: Option<String>,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
@@ -71,40 +66,23 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let reference = args.blob.display().to_string();
     let digest = Some(verification::sha256(&content));
 
-    let result = match policy.select_blob(args.policy_name.as_deref()) {
-        Selected::NoPolicy(e) => verification::failed_result(&reference, digest, e),
-        Selected::Statement(st) if verification::is_skip(st) => {
-            verification::skipped(&reference, digest, st)
-        }
-        Selected::Statement(st) => {
-            let stores = verification::load_stores_for_verification(&args.trust_store, st)?;
-            let options = verification::Options {
-                at: input::now_or(args.at),
-                user_metadata: args.user_metadata.iter().cloned().collect(),
-            };
-            let subject = Subject::Blob {
-                content: &content,
-                media_type: args.media_type.as_deref(),
-            };
-            let signature = SignatureInput {
-                digest: verification::sha256(&envelope),
-                media_type: envelope_media_type.to_owned(),
-                envelope: Ok(envelope),
-            };
-            verification::verify_artifact(
-                &reference,
-                digest,
-                &subject,
-                vec![signature],
-                st,
-                &stores,
-                &options,
-            )
-        }
-    };
-    let results = [result];
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
+    let result = verifier.verify(
+        &reference,
+        digest,
+        policy.select_blob(args.policy_name.as_deref()),
+        Target::Blob {
+            content: &content,
+            media_type: args.media_type.as_deref(),
+        },
+        || {
+            Ok(vec![verification::envelope_file(
+                envelope,
+                envelope_media_type,
+            )])
+        },
+    )?;
+    super::print_verdicts(&[result], args.output)
 }
 
 #[cfg(test)]

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 
 use anyhow::bail;
-use signet_notation::Instant;
+use signet_notation::Descriptor;
 
 use super::Status;
 use crate::input;
-use crate::output::{self, OutputFormat};
-use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+use crate::output::OutputFormat;
+use crate::verification::{self, LocalVerifier, PolicyKind, Target};
 
 #[derive(Debug, clap::Args)]
 pub(super) struct Args {
@@ -33,12 +33,8 @@ pub(super) struct Args {
     /// Trust-store root in Notation's layout: DIR/x509/{ca,signingAuthority,tsa}/NAME/.
     #[arg(long, value_name = "DIR")]
     trust_store: PathBuf,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     output: OutputFormat,
@@ -63,41 +59,26 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         verification::MAX_ENVELOPE_BYTES as u64,
         "signature envelope",
     )?;
-    let digest = Some(digest.to_owned());
 
-    let result = match policy.select_oci(&args.subject) {
-        Selected::NoPolicy(e) => verification::failed_result(&args.subject, digest, e),
-        Selected::Statement(st) if verification::is_skip(st) => {
-            verification::skipped(&args.subject, digest, st)
-        }
-        Selected::Statement(st) => {
-            let stores = verification::load_stores_for_verification(&args.trust_store, st)?;
-            let options = verification::Options {
-                at: input::now_or(args.at),
-                user_metadata: args.user_metadata.iter().cloned().collect(),
-            };
-            let subject = Subject::Oci {
-                media_type: args.subject_media_type.clone(),
-                digest: digest.clone().unwrap_or_default(),
-                size: args.subject_size,
-            };
-            let signature = SignatureInput {
-                digest: verification::sha256(&envelope),
-                media_type: args.media_type.clone(),
-                envelope: Ok(envelope),
-            };
-            verification::verify_artifact(
-                &args.subject,
-                digest,
-                &subject,
-                vec![signature],
-                st,
-                &stores,
-                &options,
-            )
-        }
+    let subject = Descriptor {
+        media_type: args.subject_media_type.clone(),
+        digest: digest.to_owned(),
+        size: args.subject_size,
+        annotations: None,
+        artifact_type: None,
     };
-    let results = [result];
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
+    let result = verifier.verify(
+        &args.subject,
+        Some(digest.to_owned()),
+        policy.select_oci(&args.subject),
+        Target::Oci(&subject),
+        || {
+            Ok(vec![verification::envelope_file(
+                envelope,
+                &args.media_type,
+            )])
+        },
+    )?;
+    super::print_verdicts(&[result], args.output)
 }

@@ -20,6 +20,33 @@ pub enum Status {
     Failure = 1,
 }
 
+/// The flags every verifying command evaluates with.
+#[derive(Debug, clap::Args)]
+struct Evaluation {
+    /// Evaluate as if now were this RFC 3339 instant.
+    #[arg(long, value_name = "RFC3339", value_parser = crate::input::parse_at)]
+    at: Option<signet_notation::Instant>,
+    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
+    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = crate::input::parse_key_value)]
+    user_metadata: Vec<(String, String)>,
+}
+
+impl Evaluation {
+    /// The options of a local (offline) verification.
+    fn offline(&self) -> crate::verification::Options {
+        crate::verification::Options::offline(self.at, &self.user_metadata)
+    }
+}
+
+/// Prints verdicts (`--output`); the status is success when all verified.
+fn print_verdicts(
+    verdicts: &[signet_engine::ImageVerdict],
+    format: crate::output::OutputFormat,
+) -> anyhow::Result<Status> {
+    crate::output::print_results(verdicts, format)?;
+    Ok(Status::from_verified(crate::output::all_verified(verdicts)))
+}
+
 impl Status {
     fn from_verified(verified: bool) -> Self {
         if verified {

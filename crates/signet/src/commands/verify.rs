@@ -1,17 +1,16 @@
 //! `signet verify`: the signatures of artifacts in registries (through `signet-engine`,
 //! module [`registry`]) or, with `--oci-layout`, in local OCI image layouts.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use signet_notation::{ErrorCode, Instant};
+use signet_engine::{ImageVerdict, VerdictError};
+use signet_notation::{Descriptor, ErrorCode};
 
 use super::Status;
-use crate::input;
 use crate::oci_layout::{LayoutError, LayoutReference, OciLayout};
-use crate::output::{self, ArtifactResult, OutputFormat};
-use crate::verification::{self, PolicyKind, Selected, SignatureInput, Subject};
+use crate::output::OutputFormat;
+use crate::verification::{self, LocalVerifier, PolicyKind, SignatureInput, Target};
 
 mod registry;
 
@@ -40,12 +39,8 @@ pub(super) struct Args {
     /// matched against; default: the layout's path as given.
     #[arg(long, value_name = "REPO")]
     scope: Option<String>,
-    /// Evaluate as if now were this RFC 3339 instant.
-    #[arg(long, value_name = "RFC3339", value_parser = input::parse_at)]
-    at: Option<Instant>,
-    /// KEY=VALUE the signed payload's targetArtifact.annotations must contain (repeatable).
-    #[arg(long = "user-metadata", short = 'm', value_name = "KEY=VALUE", value_parser = input::parse_key_value)]
-    user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    evaluation: super::Evaluation,
     /// Registry credentials in Docker's config.json format (`auths`, and the credential
     /// helpers of `credsStore` / `credHelpers`). Default: `$DOCKER_CONFIG/config.json` or
     /// `~/.docker/config.json` when it exists; for `*.azurecr.io` registries it names
@@ -76,25 +71,17 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         ..
     } = inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
-    let options = verification::Options {
-        at: input::now_or(args.at),
-        user_metadata: args.user_metadata.iter().cloned().collect(),
-    };
-
-    let mut stores = HashMap::new();
+    let mut verifier = LocalVerifier::new(&store_root, args.evaluation.offline());
     let mut results = Vec::with_capacity(args.references.len());
     for reference in &args.references {
         results.push(verify_layout(
             reference,
             args.scope.as_deref(),
             &policy,
-            &store_root,
-            &mut stores,
-            &options,
+            &mut verifier,
         )?);
     }
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    super::print_verdicts(&results, args.output)
 }
 
 /// What a verification needs from the flags and, with `--config`, the service configuration
@@ -209,17 +196,15 @@ fn verify_layout(
     reference: &str,
     scope: Option<&str>,
     policy: &verification::LoadedPolicy,
-    store_root: &std::path::Path,
-    stores: &mut HashMap<String, signet_notation::verifier::TrustStores>,
-    options: &verification::Options,
-) -> anyhow::Result<ArtifactResult> {
+    verifier: &mut LocalVerifier,
+) -> anyhow::Result<ImageVerdict> {
     let parsed = match LayoutReference::parse(reference) {
         Ok(r) => r,
         Err(e) => {
-            return Ok(verification::failed_result(
+            return Ok(ImageVerdict::failed(
                 reference,
                 None,
-                verification::error(ErrorCode::InvalidReference, e.to_string()),
+                VerdictError::new(ErrorCode::InvalidReference, e.to_string()),
             ))
         }
     };
@@ -239,54 +224,41 @@ fn verify_layout(
         None => parsed.path.to_string_lossy().into_owned(),
     };
     let policy_reference = format!("{repository}@{}", target.digest);
-    let statement = match policy.select_oci(&policy_reference) {
-        Selected::Statement(s) => s,
-        Selected::NoPolicy(e) => return Ok(verification::failed_result(reference, digest, e)),
-    };
-    if verification::is_skip(statement) {
-        return Ok(verification::skipped(reference, digest, statement));
-    }
-    if !stores.contains_key(&statement.name) {
-        let loaded = verification::load_stores_for_verification(store_root, statement)?;
-        stores.insert(statement.name.clone(), loaded);
-    }
-    let statement_stores = &stores[&statement.name];
-
-    let candidates = match layout.signatures(&target) {
-        Ok(c) => c,
-        Err(e) => return Ok(layout_failure(reference, digest, e)),
-    };
-    let signatures = candidates
-        .into_iter()
-        .map(|c| SignatureInput {
-            digest: c.manifest_digest,
-            media_type: c.envelope_media_type,
-            envelope: c
-                .envelope
-                .map_err(|e| (ErrorCode::SignatureInvalid, e.to_string())),
-        })
-        .collect();
-    let subject = Subject::Oci {
+    let subject = Descriptor {
         media_type: target.media_type.clone(),
         digest: target.digest.clone(),
         size: target.size,
+        annotations: None,
+        artifact_type: None,
     };
-    Ok(verification::verify_artifact(
+    verifier.verify(
         reference,
-        digest,
-        &subject,
-        signatures,
-        statement,
-        statement_stores,
-        options,
-    ))
+        digest.clone(),
+        policy.select_oci(&policy_reference),
+        Target::Oci(&subject),
+        || {
+            let candidates = layout
+                .signatures(&target)
+                .map_err(|e| Box::new(layout_failure(reference, digest, e)))?;
+            Ok(candidates
+                .into_iter()
+                .map(|c| SignatureInput {
+                    digest: c.manifest_digest,
+                    media_type: c.envelope_media_type,
+                    envelope: c
+                        .envelope
+                        .map_err(|e| verification::unreadable_envelope(e.to_string())),
+                })
+                .collect())
+        },
+    )
 }
 
-fn layout_failure(reference: &str, digest: Option<String>, e: LayoutError) -> ArtifactResult {
+fn layout_failure(reference: &str, digest: Option<String>, e: LayoutError) -> ImageVerdict {
     let code = match &e {
         LayoutError::InvalidReference(_) => ErrorCode::InvalidReference,
         LayoutError::NotFound(_) => ErrorCode::ArtifactNotFound,
         LayoutError::Unreadable { .. } | LayoutError::Corrupt(_) => ErrorCode::RegistryError,
     };
-    verification::failed_result(reference, digest, verification::error(code, e.to_string()))
+    ImageVerdict::failed(reference, digest, VerdictError::new(code, e.to_string()))
 }

@@ -7,8 +7,6 @@ use std::time::Duration;
 use super::{inputs, Args, Inputs};
 use crate::commands::Status;
 use crate::engine_setup::{self, EngineOptions, RegistryFlags};
-use crate::output;
-use crate::verification;
 
 pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
     if args.scope.is_some() {
@@ -30,8 +28,8 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
             references: args.references.clone(),
             announce: args.output == crate::output::OutputFormat::Text,
         },
-        at: args.at,
-        user_metadata: args.user_metadata.iter().cloned().collect(),
+        at: args.evaluation.at,
+        user_metadata: args.evaluation.user_metadata.iter().cloned().collect(),
     })?
     .engine;
 
@@ -46,7 +44,5 @@ pub(super) fn run(args: &Args) -> anyhow::Result<Status> {
         )
         .await
     });
-    let results: Vec<_> = verdicts.iter().map(verification::from_engine).collect();
-    output::print_results(&results, args.output)?;
-    Ok(Status::from_verified(output::all_verified(&results)))
+    crate::commands::print_verdicts(&verdicts, args.output)
 }
