@@ -1,7 +1,9 @@
 //! The pipeline: one verification per image reference, under a deadline.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -18,8 +20,8 @@ use tokio::time::Instant;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
-    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SignatureSummary, TrustSnapshot,
-    VerdictError,
+    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SharedVerdict, SignatureSummary,
+    TrustSnapshot, VerdictError,
 };
 
 /// Where a verdict is cached: signatures live in the artifact's repository, and a verdict
@@ -42,14 +44,14 @@ struct VerdictExpiry {
     failure: Duration,
 }
 
-impl Expiry<VerdictKey, Arc<ImageVerdict>> for VerdictExpiry {
+impl Expiry<VerdictKey, Arc<SharedVerdict>> for VerdictExpiry {
     fn expire_after_create(
         &self,
         _key: &VerdictKey,
-        value: &Arc<ImageVerdict>,
+        value: &Arc<SharedVerdict>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(if value.verified {
+        Some(if value.verdict().verified {
             self.success
         } else {
             self.failure
@@ -60,8 +62,9 @@ impl Expiry<VerdictKey, Arc<ImageVerdict>> for VerdictExpiry {
 /// The pipeline. Cheap to share (`Arc<Engine>`); all methods take `&self`.
 pub struct Engine {
     client: RegistryClient,
-    trust: RwLock<Arc<TrustSnapshot>>,
-    verdicts: Cache<VerdictKey, Arc<ImageVerdict>>,
+    /// Read for every key: an `ArcSwap`, so readers on several cores share no lock.
+    trust: ArcSwap<TrustSnapshot>,
+    verdicts: Cache<VerdictKey, Arc<SharedVerdict>>,
     resolved: Cache<ResolveKey, Descriptor>,
     permits: Semaphore,
     /// KiB of signature envelopes fetched and being verified, process-wide.
@@ -130,7 +133,7 @@ impl Engine {
             .build();
         Ok(Engine {
             client,
-            trust: RwLock::new(Arc::new(trust)),
+            trust: ArcSwap::from_pointee(trust),
             verdicts,
             resolved,
             permits: Semaphore::new(config.max_concurrent_verifications),
@@ -148,21 +151,14 @@ impl Engine {
     /// what was decided under the old material (a store since removed, a statement since
     /// changed) is decided again.
     pub fn set_trust(&self, trust: TrustSnapshot) {
-        let new = Arc::new(trust);
-        match self.trust.write() {
-            Ok(mut t) => *t = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.trust.store(Arc::new(trust));
         self.verdicts.invalidate_all();
         self.resolved.invalidate_all();
     }
 
     /// The trust material in use.
     pub fn trust(&self) -> Arc<TrustSnapshot> {
-        match self.trust.read() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.trust.load_full()
     }
 
     /// The generation of the trust material in use.
@@ -192,18 +188,71 @@ impl Engine {
 
     /// Verifies one image reference; finishes by `deadline` (else `TIMEOUT`).
     pub async fn verify(&self, image: &str, deadline: Instant) -> ImageVerdict {
+        self.verify_shared(image, deadline).await.to_verdict(image)
+    }
+
+    /// [`Engine::verify`] without a copy: a cached verdict comes back as the cache holds it,
+    /// shared (so its `reference` is the one of the call that reached it), with the
+    /// rendering its consumer keeps there ([`SharedVerdict::rendering`]).
+    pub async fn verify_shared(&self, image: &str, deadline: Instant) -> Arc<SharedVerdict> {
+        let verdict = match self.cached(image).await {
+            Some(v) => v,
+            // Boxed: the pipeline's future is large, and the cached path should not carry
+            // (and copy) it.
+            None => Box::pin(self.verify_uncached(image, deadline)).await,
+        };
+        let v = verdict.verdict();
+        self.counters.answer(v.verified, v.code());
+        verdict
+    }
+
+    /// The verdict for `image` when the caches hold it (its resolution for a tag, and its
+    /// verdict): no registry call, no permit, no waiting. Counted as hits only when found.
+    async fn cached(&self, image: &str) -> Option<Arc<SharedVerdict>> {
+        let reference = Reference::parse(image).ok()?;
+        let name = reference.name();
+        let (statement, generation) = {
+            let trust = self.trust.load();
+            let statement = trust.select_repository(&name).ok()?;
+            if statement.level == Level::Skip {
+                return None;
+            }
+            (statement.name.clone(), trust.generation)
+        };
+        let (name, digest, resolved) = match reference.digest() {
+            Some(d) => (name, d.to_owned(), false),
+            None => {
+                let key = (name, reference.manifest_reference().to_owned());
+                let desc = self.resolved.get(&key).await?;
+                (key.0, desc.digest, true)
+            }
+        };
+        let key = VerdictKey {
+            name,
+            digest,
+            statement,
+            generation,
+        };
+        let v = self.verdicts.get(&key).await?;
+        if resolved {
+            self.counters.resolve_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
+        Some(v)
+    }
+
+    async fn verify_uncached(&self, image: &str, deadline: Instant) -> Arc<SharedVerdict> {
         let mut digest = None;
-        let verdict = match tokio::time::timeout_at(
-            deadline,
-            self.verify_inner(image, deadline, &mut digest),
-        )
-        .await
+        match tokio::time::timeout_at(deadline, self.verify_inner(image, deadline, &mut digest))
+            .await
         {
             Ok(v) => v,
-            Err(_) => ImageVerdict::failed(image, digest, codes::timeout("verifying the image")),
-        };
-        self.counters.answer(verdict.verified, verdict.code());
-        verdict
+            Err(_) => shared(ImageVerdict::failed(
+                image,
+                digest,
+                codes::timeout("verifying the image"),
+            )),
+        }
     }
 
     /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`. The digest
@@ -226,15 +275,15 @@ impl Engine {
         image: &str,
         deadline: Instant,
         digest_slot: &mut Option<String>,
-    ) -> ImageVerdict {
+    ) -> Arc<SharedVerdict> {
         let reference = match Reference::parse(image) {
             Ok(r) => r,
-            Err(e) => return ImageVerdict::failed(image, None, codes::registry(&e)),
+            Err(e) => return shared(ImageVerdict::failed(image, None, codes::registry(&e))),
         };
         let trust = self.trust();
         let statement = match trust.select(&reference) {
             Ok(s) => s,
-            Err(e) => return ImageVerdict::failed(image, None, e),
+            Err(e) => return shared(ImageVerdict::failed(image, None, e)),
         };
 
         // The digest: given, or resolved (tag cache).
@@ -247,7 +296,7 @@ impl Engine {
                     descriptor = Some(d);
                     digest
                 }
-                Err(e) => return ImageVerdict::failed(image, None, e),
+                Err(e) => return shared(ImageVerdict::failed(image, None, e)),
             },
         };
         *digest_slot = Some(digest.clone());
@@ -258,10 +307,10 @@ impl Engine {
                 Some(d) => d,
                 None => match self.resolve_cached(&reference, deadline).await {
                     Ok(d) => d,
-                    Err(e) => return ImageVerdict::failed(image, Some(digest), e),
+                    Err(e) => return shared(ImageVerdict::failed(image, Some(digest), e)),
                 },
             };
-            return ImageVerdict {
+            return shared(ImageVerdict {
                 reference: image.to_owned(),
                 digest: Some(desc.digest),
                 verified: true,
@@ -273,7 +322,7 @@ impl Engine {
                     "trust policy statement {:?} has level \"skip\": signatures were not verified",
                     statement.name
                 )),
-            };
+            });
         }
 
         let key = VerdictKey {
@@ -284,7 +333,7 @@ impl Engine {
         };
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
-            return with_reference(&v, image);
+            return v;
         }
         let mut ran = false;
         let result = self
@@ -299,7 +348,7 @@ impl Engine {
                         Err(e) => {
                             let v = ImageVerdict::failed(image, Some(digest.clone()), e);
                             return if v.is_cacheable() {
-                                Ok(Arc::new(v))
+                                Ok(shared(v))
                             } else {
                                 Err(v)
                             };
@@ -310,7 +359,7 @@ impl Engine {
                     .run(image, &reference, &desc, &trust, &statement.name, deadline)
                     .await;
                 if v.is_cacheable() {
-                    Ok(Arc::new(v))
+                    Ok(shared(v))
                 } else {
                     Err(v)
                 }
@@ -322,8 +371,8 @@ impl Engine {
                 .fetch_add(1, Ordering::Relaxed);
         }
         match result {
-            Ok(v) => with_reference(&v, image),
-            Err(v) => with_reference(&v, image),
+            Ok(v) => v,
+            Err(v) => shared(with_reference(&v, image)),
         }
     }
 
@@ -627,6 +676,10 @@ fn summary(r: &SignatureReport) -> SignatureSummary {
             .map(|f| (f.check, codes::failure(f)))
             .collect::<Vec<(Check, VerdictError)>>(),
     }
+}
+
+fn shared(v: ImageVerdict) -> Arc<SharedVerdict> {
+    Arc::new(SharedVerdict::new(v))
 }
 
 fn with_reference(v: &ImageVerdict, image: &str) -> ImageVerdict {

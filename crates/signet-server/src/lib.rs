@@ -3,6 +3,8 @@
 //! - [`app`]: limits, the entry point (access log, request metrics), bodies, probes, `/metrics`;
 //! - `routing`: the endpoint enum and the one refusal type, turned into an answer in one place;
 //! - `provider`: `POST /v1/verify` and `/v1/mutate` (one per-key loop for both);
+//! - `answer`: the `ProviderResponse` bytes, written directly (a cached verdict's value is
+//!   rendered once and kept with it);
 //! - [`admission`]: `POST /v1/admit`: which images a workload runs, exclusions, allow/deny;
 //! - [`protocol`]: Gatekeeper and Kubernetes JSON;
 //! - [`verifier`]: the [`ImageVerifier`] seam and [`EngineVerifier`] (the real pipeline);
@@ -14,6 +16,7 @@
 //! Knows HTTP and Kubernetes/Gatekeeper JSON; knows nothing of signatures.
 
 pub mod admission;
+mod answer;
 pub mod app;
 pub mod metrics;
 mod peers;

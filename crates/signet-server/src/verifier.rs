@@ -11,7 +11,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use signet_engine::{Engine, EngineConfig, EngineStats, ImageVerdict, TrustSnapshot, VerdictError};
+use signet_engine::{
+    Engine, EngineConfig, EngineStats, ImageVerdict, SharedVerdict, TrustSnapshot, VerdictError,
+};
 use signet_notation::truststore::TrustStore;
 use signet_notation::ErrorCode;
 use tokio::time::Instant;
@@ -26,6 +28,16 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait ImageVerifier: Send + Sync + 'static {
     /// The verdict for one image reference (as written in the pod spec).
     fn verify<'a>(&'a self, image: &'a str, deadline: Instant) -> BoxFuture<'a, ImageVerdict>;
+    /// [`verify`](Self::verify) without a copy: a cached verdict shared as the cache holds
+    /// it, where the server keeps its rendering of the answer (its `reference` may be another
+    /// spelling of the image: the server does not answer with it). By default, `verify`'s.
+    fn verify_shared<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        Box::pin(async move { Arc::new(SharedVerdict::new(self.verify(image, deadline).await)) })
+    }
     /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`.
     fn pin<'a>(
         &'a self,
@@ -247,6 +259,23 @@ impl ImageVerifier for EngineVerifier {
             match self.engine.load_full() {
                 Some(engine) => engine.verify(image, deadline).await,
                 None => ImageVerdict::failed(image, None, self.not_ready()),
+            }
+        })
+    }
+
+    fn verify_shared<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        Box::pin(async move {
+            match self.engine.load_full() {
+                Some(engine) => engine.verify_shared(image, deadline).await,
+                None => Arc::new(SharedVerdict::new(ImageVerdict::failed(
+                    image,
+                    None,
+                    self.not_ready(),
+                ))),
             }
         })
     }
