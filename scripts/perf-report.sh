@@ -93,7 +93,7 @@ after_load="$(busy)"
 rss_warm=$(rss "$pid")
 # 10 000 cached verdicts: digest references the registry does not have (ARTIFACT_NOT_FOUND,
 # a cached failure, one HEAD each), 50 per request.
-lt --addr "$addr" --image "$bench" --digests --images "$verdicts" --keys 50 --connections 1 \
+lt --addr "$addr" --image "$bench" --digests --images "$verdicts" --keys 50 --connections 4 \
   --requests $(( (verdicts + 49) / 50 )) --warmup 0 --seconds 600 >"$work/fill.json"
 rss_filled=$(rss "$pid")
 hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")

@@ -531,7 +531,7 @@ async fn measure(a: Arc<RunArgs>) -> anyhow::Result<Measured> {
     let stop_at = Instant::now() + Duration::from_secs(a.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..a.connections {
+    for _ in 0..a.connections {
         let (a, issued, errors, error_answers) = (
             a.clone(),
             issued.clone(),
@@ -547,13 +547,15 @@ async fn measure(a: Arc<RunArgs>) -> anyhow::Result<Measured> {
             let mut n = 0u64;
             let mut measured_since = None;
             loop {
-                if Instant::now() >= stop_at || issued.fetch_add(1, Ordering::Relaxed) >= a.requests
-                {
+                let seq = issued.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() >= stop_at || seq >= a.requests {
                     break;
                 }
                 let keys: Vec<String> = (0..a.keys)
                     .map(|k| {
-                        let i = (c * 7919 + n as usize * a.keys + k) % a.images.max(1);
+                        // Consecutive requests, whichever connection sends them, name
+                        // consecutive images: all of them are named once before any twice.
+                        let i = (seq as usize * a.keys + k) % a.images.max(1);
                         if a.digests {
                             format!("{}@sha256:{i:064x}", a.image)
                         } else {

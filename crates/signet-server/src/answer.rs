@@ -204,7 +204,10 @@ impl ResponseWriter {
         let mut s = [0u8; TIMESTAMP_LEN];
         // A trace id or timestamp that needs no JSON escaping and has the fixed width goes
         // into the blanks; anything else (never seen in practice) is serialized in full.
-        let plain = |v: &str| v.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+        let plain = |v: &str| {
+            v.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        };
         let unusual = if trace.len() == TRACE_ID_LEN
             && timestamp.len() == TIMESTAMP_LEN
             && plain(trace)
@@ -360,7 +363,11 @@ mod tests {
             code,
             message: m.into(),
         };
-        let mut verified = ImageVerdict::failed("r.io/a:1", Some("sha256:ab".into()), err(ErrorCode::Internal, "x"));
+        let mut verified = ImageVerdict::failed(
+            "r.io/a:1",
+            Some("sha256:ab".into()),
+            err(ErrorCode::Internal, "x"),
+        );
         verified.verified = true;
         verified.error = None;
         verified.policy = Some("p".into());
@@ -384,7 +391,12 @@ mod tests {
     }
 
     /// What the provider answered before answers were written directly.
-    fn reference_answer(verdicts: &[ImageVerdict], keys: &[&str], trace: &str, ts: &str) -> Vec<u8> {
+    fn reference_answer(
+        verdicts: &[ImageVerdict],
+        keys: &[&str],
+        trace: &str,
+        ts: &str,
+    ) -> Vec<u8> {
         let items = verdicts
             .iter()
             .zip(keys)

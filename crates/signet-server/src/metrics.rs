@@ -177,7 +177,12 @@ impl Metrics {
 
     /// The per-key outcomes of one request at once: how many keys answered each code, and
     /// each key's time (one label lookup per code and request, not per key).
-    pub(crate) fn outcomes(&self, endpoint: &'static str, codes: &[(&'static str, u64)], seconds: &[f64]) {
+    pub(crate) fn outcomes(
+        &self,
+        endpoint: &'static str,
+        codes: &[(&'static str, u64)],
+        seconds: &[f64],
+    ) {
         for (code, n) in codes {
             self.outcomes
                 .get_or_create(&vec![

@@ -24,14 +24,17 @@ use clap::Parser;
 use signet_engine::{Engine, EngineConfig, TrustSnapshot};
 use signet_examples::delay::DelayFront;
 use signet_registry::RegistryConfig;
+use signet_testkit::registry::front::{Front, ReferrersMode};
 use signet_testkit::registry::registry::available;
-use signet_testkit::registry::{
-    Front, Pusher, ReferrersMode, Registry, RegistryAuth, SigStyle, TestPki,
-};
+use signet_testkit::registry::tls::TestPki;
+use signet_testkit::registry::{Pusher, Registry, RegistryAuth, SigStyle};
 use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, TestCa};
 
 #[derive(Debug, Parser)]
-#[command(name = "cold-bench", about = "Cold verifications under added network latency")]
+#[command(
+    name = "cold-bench",
+    about = "Cold verifications under added network latency"
+)]
 struct Cli {
     /// Added round-trip times, milliseconds.
     #[arg(long, value_delimiter = ',', default_value = "0,5,20")]
