@@ -54,37 +54,19 @@ impl ValueTemplate {
     }
 
     fn write(&self, out: &mut Vec<u8>, trace: &[u8; TRACE_ID_LEN], timestamp: &[u8]) {
-        let (first, second, first_len, second_len, first_val, second_val): (
-            usize,
-            usize,
-            usize,
-            usize,
-            &[u8],
-            &[u8],
-        ) = if self.timestamp_at < self.trace_at {
-            (
-                self.timestamp_at,
-                self.trace_at,
-                TIMESTAMP_LEN,
-                TRACE_ID_LEN,
-                timestamp,
-                trace,
-            )
-        } else {
-            (
-                self.trace_at,
-                self.timestamp_at,
-                TRACE_ID_LEN,
-                TIMESTAMP_LEN,
-                trace,
-                timestamp,
-            )
-        };
-        out.extend_from_slice(&self.bytes[..first]);
-        out.extend_from_slice(first_val);
-        out.extend_from_slice(&self.bytes[first + first_len..second]);
-        out.extend_from_slice(second_val);
-        out.extend_from_slice(&self.bytes[second + second_len..]);
+        // The two blanks, in the order they appear.
+        let mut blanks = [
+            (self.timestamp_at, timestamp),
+            (self.trace_at, trace.as_slice()),
+        ];
+        blanks.sort_by_key(|(at, _)| *at);
+        let mut from = 0;
+        for (at, value) in blanks {
+            out.extend_from_slice(&self.bytes[from..at]);
+            out.extend_from_slice(value);
+            from = at + value.len();
+        }
+        out.extend_from_slice(&self.bytes[from..]);
     }
 }
 
