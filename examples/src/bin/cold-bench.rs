@@ -3,9 +3,9 @@
 //!     cold-bench [--rtt-ms 0,5,20] [--images 50] [--repeat 3]
 //!
 //! Starts Debian's `docker-registry` (TLS, no auth: the registry's own cost per request stays
-//! small, so what is measured is round trips) behind the testkit front that serves the OCI
-//! referrers API, pushes `images` + 1 signed images (Notation COSE, RSA-3072), and for each
-//! added round-trip time puts a [`DelayFront`] before it. Per RTT and repetition, a new engine
+//! small, so what is measured is round trips; signatures found through the tag-schema index,
+//! as distribution 2.8 has no referrers API), pushes `images` + 1 signed images (Notation
+//! COSE, RSA-3072), and for each added round-trip time puts a [`DelayFront`] before it. Per RTT and repetition, a new engine
 //! (empty caches) first verifies a primer image (connection pool, the registry's referrers
 //! support learned: what a running service already has), then, measured:
 //! - **1 image**: one never-verified image;
@@ -24,7 +24,6 @@ use clap::Parser;
 use signet_engine::{Engine, EngineConfig, TrustSnapshot};
 use signet_examples::delay::DelayFront;
 use signet_registry::RegistryConfig;
-use signet_testkit::registry::front::{Front, ReferrersMode};
 use signet_testkit::registry::registry::available;
 use signet_testkit::registry::tls::TestPki;
 use signet_testkit::registry::{Pusher, Registry, RegistryAuth, SigStyle};
@@ -61,12 +60,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let pki = TestPki::new();
     let registry = Registry::start(&pki, RegistryAuth::None).await;
-    let front = Front::start(
-        &registry.url(),
-        pki.client_config(),
-        ReferrersMode::default(),
-    )
-    .await;
     let pusher = Pusher::new(&registry.url(), pki.client_config(), None);
     let ca = TestCa::new("cold-bench CA", KeyKind::Rsa3072);
     let signer = ca.issue(&LeafOptions::new("cold-bench signer", KeyKind::Rsa3072));
@@ -75,17 +68,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .collect();
     for tag in &tags {
         let desc = pusher.image("cold", tag).await;
-        let pushed = pusher
+        pusher
             .signature(
                 "cold",
                 &desc,
                 &signer,
                 EnvelopeKind::Cose,
                 SigStyle::Current,
-                false,
+                true,
             )
             .await;
-        front.add_referrer("cold", &desc.digest, pushed.entry());
     }
     let dir = tempfile::tempdir()?;
     let store = dir.path().join("store/x509/ca/bench");
@@ -100,7 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "trustStores": ["ca:bench"], "trustedIdentities": ["*"]}]})
         .to_string(),
     )?;
-    let upstream: std::net::SocketAddr = front.host.parse().context("front address")?;
+    let upstream: std::net::SocketAddr = registry.host.parse().context("registry address")?;
+    let registry_ca = rustls_pki_types::CertificateDer::from(pki.ca_der.clone());
     println!(
         "{{\"machine\":{:?},\"images\":{},\"repeat\":{}}}",
         machine(),
@@ -112,7 +105,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let mut one = Vec::new();
         let mut many = Vec::new();
         for _ in 0..cli.repeat.max(1) {
-            let engine = engine(&delay.host, &policy, &dir.path().join("store"))?;
+            let engine = engine(&registry_ca, &policy, &dir.path().join("store"))?;
             let r = |tag: &str| format!("{}/cold:{tag}", delay.host);
             let deadline = || tokio::time::Instant::now() + Duration::from_secs(30);
             let primer = engine.verify(&r("primer"), deadline()).await;
@@ -145,9 +138,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn engine(host: &str, policy: &Path, store: &Path) -> anyhow::Result<Arc<Engine>> {
+fn engine(
+    registry_ca: &rustls_pki_types::CertificateDer<'static>,
+    policy: &Path,
+    store: &Path,
+) -> anyhow::Result<Arc<Engine>> {
     let mut registry = RegistryConfig::default();
-    registry.allow_plain_http(host);
+    registry.extra_roots.push(registry_ca.clone());
     let trust = TrustSnapshot::load(policy, store, 1)?;
     Ok(Arc::new(Engine::new(
         EngineConfig {
