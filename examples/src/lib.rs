@@ -15,6 +15,8 @@
 //!
 //! Everything it started stops when the [`Demo`] is dropped.
 
+pub mod delay;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,8 +1,10 @@
 //! The pipeline: one verification per image reference, under a deadline.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use moka::future::Cache;
 use moka::Expiry;
@@ -19,7 +21,8 @@ use crate::multiarch::MultiArchPolicy;
 use crate::revocation::HttpRevocationSource;
 use crate::stats::Counters;
 use crate::{
-    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, TrustSnapshot, VerdictError,
+    codes, EngineConfig, EngineError, EngineStats, ImageVerdict, SharedVerdict, TrustSnapshot,
+    VerdictError,
 };
 
 mod dct;
@@ -64,14 +67,14 @@ struct VerdictExpiry {
     failure: Duration,
 }
 
-impl Expiry<VerdictKey, Arc<ImageVerdict>> for VerdictExpiry {
+impl Expiry<VerdictKey, Arc<SharedVerdict>> for VerdictExpiry {
     fn expire_after_create(
         &self,
         _key: &VerdictKey,
-        value: &Arc<ImageVerdict>,
+        value: &Arc<SharedVerdict>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(if value.verified {
+        Some(if value.verdict().verified {
             self.success
         } else {
             self.failure
@@ -82,8 +85,9 @@ impl Expiry<VerdictKey, Arc<ImageVerdict>> for VerdictExpiry {
 /// The pipeline. Cheap to share (`Arc<Engine>`); all methods take `&self`.
 pub struct Engine {
     client: RegistryClient,
-    trust: RwLock<Arc<TrustSnapshot>>,
-    verdicts: Cache<VerdictKey, Arc<ImageVerdict>>,
+    /// Read for every key: an `ArcSwap`, so readers on several cores share no lock.
+    trust: ArcSwap<TrustSnapshot>,
+    verdicts: Cache<VerdictKey, Arc<SharedVerdict>>,
     resolved: Cache<ResolveKey, Descriptor>,
     permits: Arc<Semaphore>,
     /// KiB of signature envelopes fetched and being verified, process-wide.
@@ -156,7 +160,7 @@ impl Engine {
             .build();
         Ok(Engine {
             client,
-            trust: RwLock::new(Arc::new(trust)),
+            trust: ArcSwap::from_pointee(trust),
             verdicts,
             resolved,
             permits: Arc::new(Semaphore::new(config.max_concurrent_verifications)),
@@ -189,7 +193,7 @@ impl Engine {
     pub fn sibling(&self, config: &EngineConfig, trust: TrustSnapshot) -> Engine {
         Engine {
             client: self.client.clone(),
-            trust: RwLock::new(Arc::new(trust)),
+            trust: ArcSwap::from_pointee(trust),
             verdicts: Cache::builder()
                 .max_capacity(config.max_cache_entries)
                 .expire_after(VerdictExpiry {
@@ -215,21 +219,14 @@ impl Engine {
     /// what was decided under the old material (a store since removed, a statement since
     /// changed) is decided again.
     pub fn set_trust(&self, trust: TrustSnapshot) {
-        let new = Arc::new(trust);
-        match self.trust.write() {
-            Ok(mut t) => *t = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.trust.store(Arc::new(trust));
         self.verdicts.invalidate_all();
         self.resolved.invalidate_all();
     }
 
     /// The trust material in use.
     pub fn trust(&self) -> Arc<TrustSnapshot> {
-        match self.trust.read() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.trust.load_full()
     }
 
     /// The generation of the trust material in use.
@@ -259,18 +256,75 @@ impl Engine {
 
     /// Verifies one image reference; finishes by `deadline` (else `TIMEOUT`).
     pub async fn verify(&self, image: &str, deadline: Instant) -> ImageVerdict {
+        self.verify_shared(image, deadline).await.to_verdict(image)
+    }
+
+    /// [`Engine::verify`] without a copy: a cached verdict comes back as the cache holds it,
+    /// shared (so its `reference` is the one of the call that reached it), with the
+    /// rendering its consumer keeps there ([`SharedVerdict::rendering`]).
+    pub async fn verify_shared(&self, image: &str, deadline: Instant) -> Arc<SharedVerdict> {
+        let verdict = match self.cached(image).await {
+            Some(v) => v,
+            // Boxed: the pipeline's future is large, and the cached path should not carry
+            // (and copy) it.
+            None => Box::pin(self.verify_uncached(image, deadline)).await,
+        };
+        let v = verdict.verdict();
+        self.counters.answer(v.verified, v.code());
+        verdict
+    }
+
+    /// The verdict for `image` when the caches hold it (its resolution for a tag, and its
+    /// verdict) and nothing is decided at answer time (Docker Content Trust's migration
+    /// window): no registry call, no permit, no waiting. Counted as hits only when found.
+    async fn cached(&self, image: &str) -> Option<Arc<SharedVerdict>> {
+        let reference = Reference::parse(image).ok()?;
+        let name = reference.name();
+        let (statement, generation) = {
+            let trust = self.trust.load();
+            let statement = trust.select_repository(&name).ok()?;
+            if statement.level == Level::Skip {
+                return None;
+            }
+            (statement.name.clone(), trust.generation)
+        };
+        let (name, digest, resolved) = match reference.digest() {
+            Some(d) => (name, d.to_owned(), false),
+            None => {
+                let key = (name, reference.manifest_reference().to_owned());
+                let desc = self.resolved.get(&key).await?;
+                (key.0, desc.digest, true)
+            }
+        };
+        let key = VerdictKey {
+            name,
+            digest,
+            statement,
+            generation,
+        };
+        let v = self.verdicts.get(&key).await?;
+        if self.dct_applies(v.verdict(), &reference) {
+            return None;
+        }
+        if resolved {
+            self.counters.resolve_hits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
+        Some(v)
+    }
+
+    async fn verify_uncached(&self, image: &str, deadline: Instant) -> Arc<SharedVerdict> {
         let mut digest = None;
-        let verdict = match tokio::time::timeout_at(
-            deadline,
-            self.verify_inner(image, deadline, &mut digest),
-        )
-        .await
+        match tokio::time::timeout_at(deadline, self.verify_inner(image, deadline, &mut digest))
+            .await
         {
             Ok(v) => v,
-            Err(_) => ImageVerdict::failed(image, digest, codes::timeout("verifying the image")),
-        };
-        self.counters.answer(verdict.verified, verdict.code());
-        verdict
+            Err(_) => shared(ImageVerdict::failed(
+                image,
+                digest,
+                codes::timeout("verifying the image"),
+            )),
+        }
     }
 
     /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`. The digest
@@ -293,15 +347,15 @@ impl Engine {
         image: &str,
         deadline: Instant,
         digest_slot: &mut Option<String>,
-    ) -> ImageVerdict {
+    ) -> Arc<SharedVerdict> {
         let reference = match Reference::parse(image) {
             Ok(r) => r,
-            Err(e) => return ImageVerdict::failed(image, None, codes::registry(&e)),
+            Err(e) => return shared(ImageVerdict::failed(image, None, codes::registry(&e))),
         };
         let trust = self.trust();
         let statement = match trust.select(&reference) {
             Ok(s) => s,
-            Err(e) => return ImageVerdict::failed(image, None, e),
+            Err(e) => return shared(ImageVerdict::failed(image, None, e)),
         };
 
         // The digest: given, or resolved (tag cache).
@@ -314,7 +368,7 @@ impl Engine {
                     descriptor = Some(d);
                     digest
                 }
-                Err(e) => return ImageVerdict::failed(image, None, e),
+                Err(e) => return shared(ImageVerdict::failed(image, None, e)),
             },
         };
         *digest_slot = Some(digest.clone());
@@ -325,10 +379,10 @@ impl Engine {
                 Some(d) => d,
                 None => match self.resolve_cached(&reference, deadline).await {
                     Ok(d) => d,
-                    Err(e) => return ImageVerdict::failed(image, Some(digest), e),
+                    Err(e) => return shared(ImageVerdict::failed(image, Some(digest), e)),
                 },
             };
-            return ImageVerdict::skipped(image, Some(desc.digest), &statement);
+            return shared(ImageVerdict::skipped(image, Some(desc.digest), &statement));
         }
 
         let key = VerdictKey {
@@ -360,8 +414,13 @@ impl Engine {
                 .verdict_coalesced
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.with_dct(with_reference(&verdict, image), &reference, deadline)
-            .await
+        if !self.dct_applies(verdict.verdict(), &reference) {
+            return verdict;
+        }
+        shared(
+            self.with_dct(verdict.to_verdict(image), &reference, deadline)
+                .await,
+        )
     }
 
     /// The verdict under `key`: cached, shared with the run in flight for it, or from `run`
@@ -370,7 +429,7 @@ impl Engine {
         &self,
         key: VerdictKey,
         run: impl std::future::Future<Output = ImageVerdict>,
-    ) -> (Arc<ImageVerdict>, Lookup) {
+    ) -> (Arc<SharedVerdict>, Lookup) {
         if let Some(v) = self.verdicts.get(&key).await {
             self.counters.verdict_hits.fetch_add(1, Ordering::Relaxed);
             return (v, Lookup::Hit);
@@ -384,8 +443,9 @@ impl Engine {
                 // Boxed: the whole verification's state would otherwise sit in this future
                 // and in every future awaiting it (deep stacks in debug builds).
                 let v = Box::pin(run).await;
-                if v.is_cacheable() {
-                    Ok(Arc::new(v))
+                let v = shared(v);
+                if v.verdict().is_cacheable() {
+                    Ok(v)
                 } else {
                     Err(v)
                 }
@@ -393,7 +453,8 @@ impl Engine {
             .await;
         let lookup = if ran { Lookup::Ran } else { Lookup::Coalesced };
         match result {
-            Ok(v) | Err(v) => (v, lookup),
+            Ok(v) => (v, lookup),
+            Err(v) => (Arc::clone(&v), lookup),
         }
     }
 
@@ -611,10 +672,8 @@ impl Job {
     }
 }
 
-fn with_reference(v: &ImageVerdict, image: &str) -> ImageVerdict {
-    let mut v = v.clone();
-    v.reference = image.to_owned();
-    v
+fn shared(v: ImageVerdict) -> Arc<SharedVerdict> {
+    Arc::new(SharedVerdict::new(v))
 }
 
 #[cfg(test)]

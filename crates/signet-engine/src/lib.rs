@@ -29,7 +29,9 @@
 //! - [`Engine::new`], [`Engine::set_trust`], [`Engine::trust_generation`], [`Engine::is_ready`],
 //!   [`Engine::not_ready_reason`];
 //! - [`Engine::verify`] → [`ImageVerdict`] (never an `Err`, never a panic: any doubt is a
-//!   verdict that is not verified), [`Engine::pin`] → `registry/repo:tag@sha256:…`;
+//!   verdict that is not verified), [`Engine::verify_shared`] → the same as an
+//!   `Arc<`[`SharedVerdict`]`>`, without copying a cached verdict, with a slot for the
+//!   caller's rendering of it; [`Engine::pin`] → `registry/repo:tag@sha256:…`;
 //! - [`Engine::stats`] → [`EngineStats`] (counters for `/metrics`);
 //! - [`EngineConfig::revocation`] turns on online revocation checking: the verifier fetches
 //!   CRLs and OCSP responses through [`revocation::HttpRevocationSource`] (plain HTTP,
@@ -74,11 +76,13 @@ mod engine;
 pub mod multiarch;
 pub mod revocation;
 pub mod revocation_guard;
+mod shared;
 mod stats;
 mod trust;
 
 pub use engine::Engine;
 pub use multiarch::{MultiArchMode, MultiArchPolicy, MAX_PLATFORM_MANIFESTS};
+pub use shared::SharedVerdict;
 pub use stats::{EngineStats, LatencyHistogram, REGISTRY_LATENCY_BUCKETS};
 pub use trust::{read_oci_policy, TrustError, TrustSnapshot};
 

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use signet_notation::policy::{self, Level, Statement, TrustPolicyDocument};
 use signet_notation::truststore::TrustStore;
@@ -25,6 +25,46 @@ pub struct TrustSnapshot {
     stores: Arc<HashMap<String, Arc<TrustStores>>>,
     /// Stores named by the policy that are missing, empty or unreadable: (statement, why).
     load_errors: Arc<Vec<(String, String)>>,
+    /// The policy's scopes in canonical form, made at the first selection, with the address
+    /// of the policy they were made from (`policy` is a public field: a replaced policy is
+    /// not answered from the index of the old one).
+    selector: OnceLock<(usize, Arc<Selector>)>,
+}
+
+/// Statement selection without canonicalising every scope of the policy for every key.
+#[derive(Debug, Default)]
+struct Selector {
+    /// Canonical scope → statement index; `None` when two statements name it (ambiguous:
+    /// the document's own selection gives the error).
+    exact: HashMap<String, Option<usize>>,
+    /// The last statement with the `*` scope, as the document's selection takes it.
+    wildcard: Option<usize>,
+}
+
+impl Selector {
+    fn of(policy: &TrustPolicyDocument) -> Selector {
+        let mut s = Selector::default();
+        for (i, st) in policy.statements.iter().enumerate() {
+            let policy::Scope::Registry(scopes) = &st.scope else {
+                continue;
+            };
+            for scope in scopes {
+                if scope == "*" {
+                    s.wildcard = Some(i);
+                } else {
+                    s.exact
+                        .entry(policy::canonical_repository(scope))
+                        .and_modify(|e| {
+                            if *e != Some(i) {
+                                *e = None;
+                            }
+                        })
+                        .or_insert(Some(i));
+                }
+            }
+        }
+        s
+    }
 }
 
 /// Why trust material could not be loaded.
@@ -115,6 +155,7 @@ impl TrustSnapshot {
             generation,
             stores: Arc::new(stores),
             load_errors: Arc::new(load_errors),
+            selector: OnceLock::new(),
         })
     }
 
@@ -140,6 +181,7 @@ impl TrustSnapshot {
             generation,
             stores: Arc::new(stores),
             load_errors: Arc::new(load_errors),
+            selector: OnceLock::new(),
         }
     }
 
@@ -175,12 +217,32 @@ impl TrustSnapshot {
     /// the policy's scopes are compared in canonical form (host case, port 443, Docker Hub
     /// aliases: [`policy::canonical_repository`]).
     pub fn select(&self, reference: &Reference) -> Result<Arc<Statement>, VerdictError> {
+        self.select_repository(&reference.name())
+    }
+
+    /// [`TrustSnapshot::select`] for a repository name `registry/repo`: the same answer as
+    /// [`TrustPolicyDocument::select_for_repository`], from an index of the canonical scopes
+    /// (an ambiguous or unknown name goes to the document's own selection for its error).
+    /// The document's own statement, shared: a verification holds it (not its name), so what
+    /// it verifies under cannot go missing halfway.
+    pub fn select_repository(&self, name: &str) -> Result<Arc<Statement>, VerdictError> {
+        let policy_at = Arc::as_ptr(&self.policy) as usize;
+        let (made_from, selector) = self
+            .selector
+            .get_or_init(|| (policy_at, Arc::new(Selector::of(&self.policy))));
+        if *made_from == policy_at && policy::validate_scope_format(name).is_ok() {
+            let found = match selector.exact.get(&policy::canonical_repository(name)) {
+                Some(exact) => *exact,
+                None => selector.wildcard,
+            };
+            if let Some(st) = found.and_then(|i| self.statements.get(i)) {
+                return Ok(st.clone());
+            }
+        }
         let selected = self
             .policy
-            .select_for_repository(&reference.name())
+            .select_for_repository(name)
             .map_err(|e| codes::policy(&e))?;
-        // The document's own statement, shared: a verification holds it (not its name), so
-        // what it verifies under cannot go missing halfway.
         let shared = self
             .policy
             .statements

@@ -3,6 +3,10 @@
 //! bounded by a request count and a time limit, loopback targets only; reports throughput
 //! and latency percentiles. `floor` runs a minimal hyper + rustls server answering a fixed
 //! ProviderResponse: the cost of TLS + HTTP + JSON alone. `certs` writes a test PKI.
+//! `compare` measures a target against the floor in one run, interleaved (target, floor,
+//! floor, target, … on the same connection counts, so that other load on a shared machine
+//! falls on both alike), and reports the throughput and p99 ratios per keys-per-request;
+//! with `--pid` also the target's resident memory.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,7 +33,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Write a test PKI into DIR: ca.crt, server.{crt,key} (localhost), client-ca.crt, client.{crt,key}.
-    Certs { dir: PathBuf },
+    Certs {
+        dir: PathBuf,
+        /// Server certificates issued by the one server CA: `server.*`, then `server-1.*`,
+        /// … (for certificate rotation).
+        #[arg(long, default_value_t = 1)]
+        servers: usize,
+    },
     /// Serve a fixed ProviderResponse over mTLS 1.3 (the floor).
     Floor {
         #[arg(long, default_value = "127.0.0.1:9443")]
@@ -40,6 +50,43 @@ enum Cmd {
         key: PathBuf,
         #[arg(long)]
         client_ca: PathBuf,
+    },
+    /// Send load to a target and to the floor, interleaved, and report the ratios.
+    Compare {
+        /// The server measured (e.g. `signet serve`).
+        #[arg(long)]
+        target: SocketAddr,
+        /// The floor (`signet-loadtest floor`, same certificates).
+        #[arg(long)]
+        floor: SocketAddr,
+        #[arg(long)]
+        ca: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "localhost")]
+        server_name: String,
+        /// Keys per request, one comparison each.
+        #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
+        keys: Vec<usize>,
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        #[arg(long, default_value_t = 50)]
+        images: usize,
+        #[arg(long, default_value = "registry.example/app")]
+        image: String,
+        /// Seconds per slice; each round is a target slice and a floor slice.
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+        /// Rounds per keys-per-request (the order alternates: target first, then floor first).
+        #[arg(long, default_value_t = 4)]
+        rounds: u64,
+        #[arg(long, default_value_t = 10)]
+        warmup: u64,
+        /// The target's process id: its resident memory (VmRSS, VmHWM) is reported.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Send load.
     Run {
@@ -78,6 +125,13 @@ enum Cmd {
         /// Requests not measured at the start (per connection).
         #[arg(long, default_value_t = 10)]
         warmup: u64,
+        /// Read every answer and count the items that are not verified (`errorAnswers`).
+        #[arg(long)]
+        check_answers: bool,
+        /// Keys are digest references `IMAGE@sha256:<N as 64 hex digits>` instead of tags
+        /// `IMAGE:N` (digests a registry does not have: cached failures, cheap to make many).
+        #[arg(long)]
+        digests: bool,
     },
 }
 
@@ -87,13 +141,52 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Cmd::Certs { dir } => certs(&dir),
+        Cmd::Certs { dir, servers } => certs(&dir, servers),
         Cmd::Floor {
             listen,
             cert,
             key,
             client_ca,
         } => rt.block_on(floor(listen, &cert, &key, &client_ca)),
+        Cmd::Compare {
+            target,
+            floor,
+            ca,
+            cert,
+            key,
+            server_name,
+            keys,
+            connections,
+            images,
+            image,
+            seconds,
+            rounds,
+            warmup,
+            pid,
+        } => {
+            for a in [target, floor] {
+                if !a.ip().is_loopback() {
+                    bail!("refusing {a}: load is only ever sent to loopback addresses");
+                }
+            }
+            let config = client_config(&ca, &cert, &key)?;
+            let base = RunArgs {
+                addr: target,
+                config,
+                server_name,
+                path: "/v1/verify".into(),
+                connections,
+                keys: 1,
+                images,
+                image,
+                requests: u64::MAX,
+                seconds,
+                warmup,
+                check_answers: false,
+                digests: false,
+            };
+            rt.block_on(compare(base, floor, &keys, rounds, pid))
+        }
         Cmd::Run {
             addr,
             ca,
@@ -108,6 +201,8 @@ fn main() -> anyhow::Result<()> {
             requests,
             seconds,
             warmup,
+            check_answers,
+            digests,
         } => {
             if !addr.ip().is_loopback() {
                 bail!("refusing {addr}: load is only ever sent to loopback addresses");
@@ -125,6 +220,8 @@ fn main() -> anyhow::Result<()> {
                 requests,
                 seconds,
                 warmup,
+                check_answers,
+                digests,
             }))
         }
     }
@@ -157,7 +254,7 @@ fn client_config(ca: &Path, cert: &Path, key: &Path) -> anyhow::Result<Arc<rustl
     Ok(Arc::new(config))
 }
 
-fn certs(dir: &Path) -> anyhow::Result<()> {
+fn certs(dir: &Path, servers: usize) -> anyhow::Result<()> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
@@ -201,6 +298,15 @@ fn certs(dir: &Path) -> anyhow::Result<()> {
         ("client.key", &client.1),
     ] {
         std::fs::write(dir.join(name), content)?;
+    }
+    for i in 1..servers {
+        let server = leaf(
+            &server_ca,
+            "localhost",
+            vec!["localhost".into(), "127.0.0.1".into()],
+        )?;
+        std::fs::write(dir.join(format!("server-{i}.crt")), &server.0)?;
+        std::fs::write(dir.join(format!("server-{i}.key")), &server.1)?;
     }
     println!("wrote {}", dir.display());
     Ok(())
@@ -280,17 +386,158 @@ struct RunArgs {
     requests: u64,
     seconds: u64,
     warmup: u64,
+    check_answers: bool,
+    digests: bool,
+}
+
+/// What one load run measured.
+#[derive(Debug, Default)]
+struct Measured {
+    /// Latency of every measured request, sorted.
+    latencies: Vec<Duration>,
+    /// The time over which they were measured (the longest connection's window).
+    window: Duration,
+    errors: u64,
+    /// Items not verified (with `check_answers`).
+    error_answers: u64,
+    wall: Duration,
+}
+
+impl Measured {
+    fn absorb(&mut self, other: Measured) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort();
+        self.window += other.window;
+        self.errors += other.errors;
+        self.error_answers += other.error_answers;
+        self.wall += other.wall;
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let n = self.latencies.len();
+        let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    fn requests_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Resident memory of a process, KiB: (VmRSS, VmHWM).
+fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+async fn compare(
+    base: RunArgs,
+    floor: SocketAddr,
+    keys: &[usize],
+    rounds: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    let target = base.addr;
+    let base = Arc::new(base);
+    if let Some(pid) = pid {
+        if let Some((rss, hwm)) = rss_kib(pid) {
+            println!("{{\"rssBeforeKiB\":{rss},\"hwmBeforeKiB\":{hwm}}}");
+        }
+    }
+    for &k in keys {
+        let (mut t, mut f) = (Measured::default(), Measured::default());
+        for round in 0..rounds.max(1) {
+            let order = if round % 2 == 0 {
+                [target, floor]
+            } else {
+                [floor, target]
+            };
+            for addr in order {
+                let args = RunArgs {
+                    addr,
+                    config: base.config.clone(),
+                    server_name: base.server_name.clone(),
+                    path: base.path.clone(),
+                    connections: base.connections,
+                    keys: k,
+                    images: base.images,
+                    image: base.image.clone(),
+                    requests: base.requests,
+                    seconds: base.seconds,
+                    warmup: base.warmup,
+                    check_answers: false,
+                    digests: false,
+                };
+                let m = measure(Arc::new(args)).await?;
+                if addr == target {
+                    t.absorb(m);
+                } else {
+                    f.absorb(m);
+                }
+            }
+        }
+        let (trps, frps) = (t.requests_per_second(), f.requests_per_second());
+        let (tp99, fp99) = (t.percentile_ms(0.99), f.percentile_ms(0.99));
+        println!(
+            "{{\"keysPerRequest\":{k},\"connections\":{},\"rounds\":{rounds},\"secondsPerSlice\":{},\"target\":{{\"requests\":{},\"errors\":{},\"requestsPerSecond\":{trps:.0},\"p50ms\":{:.3},\"p99ms\":{tp99:.3},\"maxMs\":{:.3}}},\"floor\":{{\"requests\":{},\"errors\":{},\"requestsPerSecond\":{frps:.0},\"p50ms\":{:.3},\"p99ms\":{fp99:.3},\"maxMs\":{:.3}}},\"throughputRatio\":{:.3},\"p99Ratio\":{:.3}}}",
+            base.connections,
+            base.seconds,
+            t.latencies.len(),
+            t.errors,
+            t.percentile_ms(0.5),
+            t.percentile_ms(1.0),
+            f.latencies.len(),
+            f.errors,
+            f.percentile_ms(0.5),
+            f.percentile_ms(1.0),
+            trps / frps.max(1e-9),
+            tp99 / fp99.max(1e-9),
+        );
+    }
+    if let Some(pid) = pid {
+        if let Some((rss, hwm)) = rss_kib(pid) {
+            println!("{{\"rssAfterKiB\":{rss},\"hwmAfterKiB\":{hwm}}}");
+        }
+    }
+    Ok(())
 }
 
 async fn run(a: RunArgs) -> anyhow::Result<()> {
     let a = Arc::new(a);
+    let m = measure(a.clone()).await?;
+    let rps = m.requests_per_second();
+    println!(
+        "{{\"path\":\"{}\",\"connections\":{},\"keysPerRequest\":{},\"measuredRequests\":{},\"errors\":{},\"errorAnswers\":{},\"wallSeconds\":{:.2},\"requestsPerSecond\":{:.0},\"keysPerSecond\":{:.0},\"p50ms\":{:.3},\"p99ms\":{:.3},\"maxMs\":{:.3}}}",
+        a.path, a.connections, a.keys, m.latencies.len(), m.errors, m.error_answers, m.wall.as_secs_f64(),
+        rps, rps * a.keys as f64, m.percentile_ms(0.50), m.percentile_ms(0.99), m.percentile_ms(1.0)
+    );
+    Ok(())
+}
+
+async fn measure(a: Arc<RunArgs>) -> anyhow::Result<Measured> {
     let issued = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let error_answers = Arc::new(AtomicU64::new(0));
     let stop_at = Instant::now() + Duration::from_secs(a.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..a.connections {
-        let (a, issued, errors) = (a.clone(), issued.clone(), errors.clone());
+    for _ in 0..a.connections {
+        let (a, issued, errors, error_answers) = (
+            a.clone(),
+            issued.clone(),
+            errors.clone(),
+            error_answers.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<Duration> = Vec::new();
             let Ok(mut sender) = connect(&a).await else {
@@ -300,17 +547,20 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
             let mut n = 0u64;
             let mut measured_since = None;
             loop {
-                if Instant::now() >= stop_at || issued.fetch_add(1, Ordering::Relaxed) >= a.requests
-                {
+                let seq = issued.fetch_add(1, Ordering::Relaxed);
+                if Instant::now() >= stop_at || seq >= a.requests {
                     break;
                 }
                 let keys: Vec<String> = (0..a.keys)
                     .map(|k| {
-                        format!(
-                            "{}:{}",
-                            a.image,
-                            (c * 7919 + n as usize * a.keys + k) % a.images.max(1)
-                        )
+                        // Consecutive requests, whichever connection sends them, name
+                        // consecutive images: all of them are named once before any twice.
+                        let i = (seq as usize * a.keys + k) % a.images.max(1);
+                        if a.digests {
+                            format!("{}@sha256:{i:064x}", a.image)
+                        } else {
+                            format!("{}:{i}", a.image)
+                        }
                     })
                     .collect();
                 let body = serde_json::json!({"apiVersion": "externaldata.gatekeeper.sh/v1beta1",
@@ -324,7 +574,17 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
                 let t = Instant::now();
                 let ok = match sender.send_request(req).await {
                     Ok(resp) => {
-                        resp.status().is_success() && resp.into_body().collect().await.is_ok()
+                        let success = resp.status().is_success();
+                        match resp.into_body().collect().await {
+                            Ok(body) if success => {
+                                if a.check_answers {
+                                    let bad = not_verified(&body.to_bytes(), a.keys);
+                                    error_answers.fetch_add(bad, Ordering::Relaxed);
+                                }
+                                true
+                            }
+                            _ => false,
+                        }
                     }
                     Err(_) => false,
                 };
@@ -353,20 +613,29 @@ async fn run(a: RunArgs) -> anyhow::Result<()> {
     }
     let wall = started.elapsed();
     all.sort();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() {
-            return 0.0;
-        }
-        let i = ((all.len() as f64 * p).ceil() as usize).clamp(1, all.len()) - 1;
-        all[i].as_secs_f64() * 1000.0
+    Ok(Measured {
+        latencies: all,
+        window,
+        errors: errors.load(Ordering::Relaxed),
+        error_answers: error_answers.load(Ordering::Relaxed),
+        wall,
+    })
+}
+
+/// Items of a `ProviderResponse` that are not verified (all `keys` when it does not parse).
+fn not_verified(body: &[u8], keys: usize) -> u64 {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return keys as u64;
     };
-    let rps = all.len() as f64 / window.as_secs_f64().max(1e-9);
-    println!(
-        "{{\"path\":\"{}\",\"connections\":{},\"keysPerRequest\":{},\"measuredRequests\":{},\"errors\":{},\"wallSeconds\":{:.2},\"requestsPerSecond\":{:.0},\"keysPerSecond\":{:.0},\"p50ms\":{:.3},\"p99ms\":{:.3},\"maxMs\":{:.3}}}",
-        a.path, a.connections, a.keys, all.len(), errors.load(Ordering::Relaxed), wall.as_secs_f64(),
-        rps, rps * a.keys as f64, pct(0.50), pct(0.99), pct(1.0)
-    );
-    Ok(())
+    let Some(items) = v["response"]["items"].as_array() else {
+        return keys as u64;
+    };
+    let missing = keys.saturating_sub(items.len()) as u64;
+    missing
+        + items
+            .iter()
+            .filter(|i| i["value"]["verified"] != serde_json::Value::Bool(true))
+            .count() as u64
 }
 
 async fn connect(

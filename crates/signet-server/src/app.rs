@@ -22,8 +22,9 @@ use crate::verifier::ImageVerifier;
 /// Request limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Time to answer a request; keys unfinished by then answer `TIMEOUT` (default 4 s).
-    /// Keep Gatekeeper's Provider `timeout` ≥ this + 1 s, the webhook timeout ≥ that.
+    /// Time to answer a request; keys unfinished by then answer `TIMEOUT` (default 4 s; the
+    /// chart sets 1500 ms). Keep this + 500 ms ≤ Gatekeeper's Provider `timeout` < the
+    /// Gatekeeper webhook timeout (docs/performance.md, "Gatekeeper timeouts").
     pub request_deadline: Duration,
     /// Keys in one `ProviderRequest` (default 1000); more is a `systemError`.
     pub max_keys: usize,

@@ -4,6 +4,8 @@
 //! - `routing`: the endpoint enum and the one refusal type, turned into an answer in one place;
 //! - [`keys`]: provider keys, plain or namespaced (`[NAMESPACE]IMAGE`);
 //! - `provider`: `POST /v1/verify` and `/v1/mutate` (one per-key loop for both);
+//! - `answer`: the `ProviderResponse` bytes, written directly (a cached verdict's value is
+//!   rendered once and kept with it);
 //! - [`admission`]: `POST /v1/admit`: which images a workload runs, exclusions, allow/deny;
 //! - [`protocol`]: Gatekeeper and Kubernetes JSON;
 //! - [`verifier`]: the [`ImageVerifier`] seam, [`EngineVerifier`] (the real pipeline) and
@@ -19,6 +21,7 @@
 //! [`ImageVerifier`]), nor the configuration file (the `signet` binary builds the server).
 
 pub mod admission;
+mod answer;
 pub mod app;
 pub mod keys;
 pub mod metrics;

@@ -175,6 +175,32 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// The per-key outcomes of one request at once: how many keys answered each code, and
+    /// each key's time (one label lookup per code and request, not per key).
+    pub(crate) fn outcomes(
+        &self,
+        endpoint: &'static str,
+        codes: &[(&'static str, u64)],
+        seconds: &[f64],
+    ) {
+        for (code, n) in codes {
+            self.outcomes
+                .get_or_create(&vec![
+                    ("endpoint", endpoint.to_owned()),
+                    ("code", (*code).to_owned()),
+                ])
+                .inc_by(*n);
+        }
+        if !seconds.is_empty() {
+            let histogram = self
+                .verification_seconds
+                .get_or_create(&vec![("endpoint", endpoint.to_owned())]);
+            for s in seconds {
+                histogram.observe(*s);
+            }
+        }
+    }
+
     pub(crate) fn reload(&self, what: &'static str, ok: bool) {
         let result = if ok { "ok" } else { "failed" };
         self.reloads

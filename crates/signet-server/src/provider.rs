@@ -8,23 +8,22 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use serde_json::Value;
-use signet_engine::{ImageVerdict, SignatureSummary, VerdictError};
+use signet_engine::{ImageVerdict, SharedVerdict, VerdictError};
 use signet_notation::ErrorCode;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
+use crate::answer::{now_rfc3339, ResponseWriter};
 use crate::app::{App, Handled, Outcome};
 use crate::keys::{split_key, ProviderKey};
-use crate::protocol::{
-    Item, LoggedCheck, ProviderRequest, ProviderResponse, ValueError, VerifyValue,
-    PROVIDER_API_VERSION,
-};
-use crate::routing::{json_response, Endpoint, Refusal};
+use crate::protocol::{ProviderRequest, PROVIDER_API_VERSION};
+use crate::routing::{bytes_response, Endpoint, Refusal};
 use crate::verifier::ImageVerifier;
 
 /// Slack left between the verifier's deadline and the server's cut-off, so that the
@@ -33,8 +32,8 @@ const VERIFIER_SLACK: Duration = Duration::from_millis(50);
 
 /// What the verifier said about one distinct key.
 enum KeyAnswer {
-    /// `/v1/verify`: the verdict and when it was given.
-    Verdict(ImageVerdict, String),
+    /// `/v1/verify`: the verdict (shared with the engine's cache when it came from there).
+    Verdict(Arc<SharedVerdict>),
     /// `/v1/mutate`: the pinned reference.
     Pinned(Result<String, VerdictError>),
 }
@@ -43,7 +42,7 @@ impl KeyAnswer {
     /// The `code` label of the per-key metric.
     fn code(&self) -> &'static str {
         match self {
-            KeyAnswer::Verdict(v, _) => verdict_code(v),
+            KeyAnswer::Verdict(v) => verdict_code(v.verdict()),
             KeyAnswer::Pinned(Ok(_)) => "PINNED",
             KeyAnswer::Pinned(Err(e)) => e.code.as_str(),
         }
@@ -57,23 +56,19 @@ impl KeyAnswer {
         };
         match endpoint {
             Endpoint::Mutate => KeyAnswer::Pinned(Err(error)),
-            _ => KeyAnswer::Verdict(ImageVerdict::failed(key, None, error), now_rfc3339()),
+            _ => KeyAnswer::Verdict(Arc::new(SharedVerdict::new(ImageVerdict::failed(
+                key, None, error,
+            )))),
         }
     }
 
-    fn item(&self, key: &str, trace: &str) -> Item {
+    fn write(&self, out: &mut ResponseWriter, key: &str) {
         match self {
-            KeyAnswer::Verdict(verdict, at) => verify_item(key, verdict, trace, at),
-            KeyAnswer::Pinned(Ok(pinned)) => Item {
-                key: key.to_owned(),
-                value: Some(Value::String(pinned.clone())),
-                error: String::new(),
-            },
-            KeyAnswer::Pinned(Err(e)) => Item {
-                key: key.to_owned(),
-                value: None,
-                error: format!("{}: {}", e.code.as_str(), e.message),
-            },
+            KeyAnswer::Verdict(verdict) => out.verdict_item(key, verdict),
+            KeyAnswer::Pinned(Ok(pinned)) => out.string_item(key, pinned),
+            KeyAnswer::Pinned(Err(e)) => {
+                out.error_item(key, &format!("{}: {}", e.code.as_str(), e.message))
+            }
         }
     }
 }
@@ -144,14 +139,32 @@ impl App {
             .checked_sub(VERIFIER_SLACK)
             .filter(|d| *d > Instant::now())
             .unwrap_or(deadline);
+        let mut out: Vec<Option<T>> = (0..keys.len()).map(|_| None).collect();
         let mut set = JoinSet::new();
         for (i, key) in keys.iter().enumerate() {
-            let fut = f(self.verifier.clone(), key.clone(), inner_deadline);
+            let mut fut = Box::pin(f(self.verifier.clone(), key.clone(), inner_deadline));
+            // A key the verifier answers from its cache is ready at the first poll: answered
+            // here, it costs no task, no timer and no wait. Any other goes on in a task of its
+            // own (moving a started future to another task is fine: it wakes the new one).
+            let permit = match sem.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let first = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                    if let Poll::Ready(r) = first {
+                        out[i] = Some(r);
+                        continue;
+                    }
+                    Some(permit)
+                }
+                Err(_) => None,
+            };
             let sem = sem.clone();
             set.spawn(
                 async move {
                     let r = tokio::time::timeout_at(deadline, async move {
-                        let _permit = sem.acquire_owned().await;
+                        let _permit = match permit {
+                            Some(p) => Some(p),
+                            None => sem.acquire_owned().await.ok(),
+                        };
                         fut.await
                     })
                     .await
@@ -161,7 +174,6 @@ impl App {
                 .in_current_span(),
             );
         }
-        let mut out: Vec<Option<T>> = (0..keys.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             if let Ok((i, r)) = joined {
                 out[i] = r;
@@ -215,45 +227,50 @@ impl App {
                 let answer = if mutate {
                     KeyAnswer::Pinned(v.pin(image, d).await)
                 } else {
-                    let verdict = v.verify_in(namespace, image, d).await;
-                    KeyAnswer::Verdict(verdict, now_rfc3339())
+                    KeyAnswer::Verdict(v.verify_shared_in(namespace, image, d).await)
                 };
                 (answer, t.elapsed())
             })
             .await;
 
-        let mut items = Vec::with_capacity(keys.len());
+        // One clock read per request: every verdict of the answer was reached by now.
+        let timestamp = now_rfc3339();
+        let mut out = ResponseWriter::new(mutate, trace, &timestamp, 128 + 1024 * keys.len());
         let mut finished = 0usize;
+        let mut timed_out = None;
+        let mut codes: Vec<(&'static str, u64)> = Vec::new();
+        let mut seconds: Vec<f64> = Vec::with_capacity(keys.len());
+        let mut count = |code: &'static str, took: f64| {
+            match codes.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) => *n += 1,
+                None => codes.push((code, 1)),
+            }
+            seconds.push(took);
+        };
         for key in &keys {
             if let Some(err) = malformed.get(key.as_str()) {
-                self.metrics
-                    .outcome(label, ErrorCode::InvalidReference.as_str(), 0.0);
-                items.push(Item {
-                    key: key.clone(),
-                    value: None,
-                    error: err.clone(),
-                });
+                count(ErrorCode::InvalidReference.as_str(), 0.0);
+                out.error_item(key, err);
                 continue;
             }
             let result = index.get(key.as_str()).and_then(|i| results[*i].as_ref());
-            let item = match result {
+            match result {
                 Some((answer, took)) => {
                     finished += 1;
-                    self.metrics
-                        .outcome(label, answer.code(), took.as_secs_f64());
-                    answer.item(key, trace)
+                    count(answer.code(), took.as_secs_f64());
+                    answer.write(&mut out, key);
                 }
                 None => {
-                    self.metrics.outcome(
-                        label,
+                    count(
                         ErrorCode::Timeout.as_str(),
                         self.limits.request_deadline.as_secs_f64(),
                     );
-                    KeyAnswer::timed_out(endpoint, key, self.timeout_message()).item(key, trace)
+                    let message = timed_out.get_or_insert_with(|| self.timeout_message());
+                    KeyAnswer::timed_out(endpoint, key, message.clone()).write(&mut out, key);
                 }
-            };
-            items.push(item);
+            }
         }
+        self.metrics.outcomes(label, &codes, &seconds);
         let system_error = if !distinct.is_empty() && finished == 0 && malformed.is_empty() {
             format!(
                 "request deadline of {:?} exceeded before any key finished (limits.requestDeadline)",
@@ -262,17 +279,12 @@ impl App {
         } else {
             String::new()
         };
+        let body = out.finish(&system_error);
         let outcome = Outcome {
             keys: keys.len(),
-            problem: (!system_error.is_empty()).then(|| system_error.clone()),
+            problem: (!system_error.is_empty()).then_some(system_error),
         };
-        Ok((
-            json_response(
-                http::StatusCode::OK,
-                &ProviderResponse::new(mutate, items, system_error),
-            ),
-            outcome,
-        ))
+        Ok((bytes_response(http::StatusCode::OK, body), outcome))
     }
 
     fn timeout_message(&self) -> String {
@@ -289,78 +301,5 @@ pub(crate) fn verdict_code(v: &ImageVerdict) -> &'static str {
         (_, true) => "VERIFIED",
         (Some(e), false) => e.code.as_str(),
         (None, false) => ErrorCode::Internal.as_str(),
-    }
-}
-
-fn now_rfc3339() -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::now_utc()
-        .format(&f)
-        .unwrap_or_default()
-}
-
-/// The signature whose outcome is the verdict's: the first verified one, else the one whose
-/// failure is the verdict's error.
-fn deciding_signature(verdict: &ImageVerdict) -> Option<&SignatureSummary> {
-    if verdict.verified {
-        verdict.signatures.iter().find(|s| s.verified)
-    } else {
-        let error = verdict.error.as_ref()?;
-        verdict
-            .signatures
-            .iter()
-            .find(|s| s.error.as_ref() == Some(error))
-    }
-}
-
-fn verify_item(key: &str, verdict: &ImageVerdict, trace: &str, ts: &str) -> Item {
-    if let Some(e) = &verdict.error {
-        if e.code == ErrorCode::InvalidReference {
-            return Item {
-                key: key.to_owned(),
-                value: None,
-                error: format!("{}: {}", e.code.as_str(), e.message),
-            };
-        }
-    }
-    let error = match (&verdict.error, verdict.verified) {
-        (Some(e), _) => Some(ValueError {
-            code: e.code.as_str(),
-            message: &e.message,
-        }),
-        (None, false) => Some(ValueError {
-            code: ErrorCode::Internal.as_str(),
-            message: "not verified, no reason given",
-        }),
-        (None, true) => None,
-    };
-    let logged = deciding_signature(verdict)
-        .map(|s| {
-            s.logged
-                .iter()
-                .map(|(check, e)| LoggedCheck {
-                    check: *check,
-                    code: e.code.as_str(),
-                    message: &e.message,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let value = VerifyValue {
-        verified: verdict.verified,
-        is_success: verdict.verified,
-        digest: verdict.digest.as_deref(),
-        error,
-        policy: verdict.policy.as_deref(),
-        level: verdict.level.as_deref(),
-        logged,
-        signatures: &verdict.signatures,
-        trace_id: trace,
-        timestamp: ts,
-    };
-    Item {
-        key: key.to_owned(),
-        value: serde_json::to_value(&value).ok(),
-        error: String::new(),
     }
 }

@@ -150,6 +150,11 @@ impl Refusal {
 
 pub(crate) fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Resp {
     let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+    bytes_response(status, body)
+}
+
+/// An answer of JSON bytes already written.
+pub(crate) fn bytes_response(status: StatusCode, body: Vec<u8>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(

@@ -11,7 +11,9 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
-use signet_engine::{Engine, EngineConfig, EngineStats, ImageVerdict, TrustSnapshot, VerdictError};
+use signet_engine::{
+    Engine, EngineConfig, EngineStats, ImageVerdict, SharedVerdict, TrustSnapshot, VerdictError,
+};
 use signet_notation::truststore::TrustStore;
 use signet_notation::ErrorCode;
 use tokio::time::Instant;
@@ -38,6 +40,34 @@ pub trait ImageVerifier: Send + Sync + 'static {
     ) -> BoxFuture<'a, ImageVerdict> {
         let _ = namespace;
         self.verify(image, deadline)
+    }
+    /// [`verify`](Self::verify) without a copy: a cached verdict shared as the cache holds
+    /// it, where the server keeps its rendering of the answer (its `reference` may be another
+    /// spelling of the image: the server does not answer with it). By default, `verify`'s.
+    fn verify_shared<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        Box::pin(async move { Arc::new(SharedVerdict::new(self.verify(image, deadline).await)) })
+    }
+    /// [`verify_shared`](Self::verify_shared) under the trust configuration of `namespace`
+    /// (see [`verify_in`](Self::verify_in)). By default `verify_shared`'s without a
+    /// namespace, else `verify_in`'s.
+    fn verify_shared_in<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        match namespace {
+            None => self.verify_shared(image, deadline),
+            Some(_) => Box::pin(async move {
+                Arc::new(SharedVerdict::new(
+                    self.verify_in(namespace, image, deadline).await,
+                ))
+            }),
+        }
     }
     /// The image pinned to its digest, tag kept: `registry/repo:tag@sha256:…`.
     fn pin<'a>(
@@ -299,6 +329,23 @@ impl ImageVerifier for EngineVerifier {
         })
     }
 
+    fn verify_shared<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        Box::pin(async move {
+            match self.engine.load_full() {
+                Some(engine) => engine.verify_shared(image, deadline).await,
+                None => Arc::new(SharedVerdict::new(ImageVerdict::failed(
+                    image,
+                    None,
+                    self.not_ready(),
+                ))),
+            }
+        })
+    }
+
     fn pin<'a>(
         &'a self,
         image: &'a str,
@@ -473,6 +520,23 @@ impl ImageVerifier for NamespacedVerifier {
         deadline: Instant,
     ) -> BoxFuture<'a, ImageVerdict> {
         self.for_namespace(namespace).verify(image, deadline)
+    }
+
+    fn verify_shared<'a>(
+        &'a self,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        self.cluster.verify_shared(image, deadline)
+    }
+
+    fn verify_shared_in<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+        image: &'a str,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Arc<SharedVerdict>> {
+        self.for_namespace(namespace).verify_shared(image, deadline)
     }
 
     /// Resolving a tag to its digest does not depend on trust: always the cluster's engine.

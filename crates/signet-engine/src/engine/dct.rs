@@ -70,6 +70,21 @@ impl DctState {
 impl Engine {
     /// `verdict` (Notation's), or for a tag Notation did not verify in a DCT scope, the
     /// answer with Docker Content Trust's outcome.
+    /// Whether [`Engine::with_dct`] may change `verdict`: a tag reference Notation did not
+    /// verify, in a DCT scope (decided at answer time, never cached).
+    pub(super) fn dct_applies(&self, verdict: &ImageVerdict, reference: &Reference) -> bool {
+        let Some(dct) = &self.dct else {
+            return false;
+        };
+        !verdict.verified
+            && reference.tag().is_some()
+            && dct
+                .verifier
+                .config()
+                .repository_for(&reference.name())
+                .is_some()
+    }
+
     pub(super) async fn with_dct(
         &self,
         verdict: ImageVerdict,

@@ -173,6 +173,6 @@ impl Engine {
         let (verdict, _) = self
             .through_cache(key, self.run(ask, &platform_reference, platform))
             .await;
-        (*verdict).clone()
+        verdict.verdict().clone()
     }
 }

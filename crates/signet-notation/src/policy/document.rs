@@ -447,7 +447,7 @@ const SCOPE_HINT: &str = "make sure it is a fully qualified repository without t
 
 /// notation-go `validateRegistryScopeFormat`: `domain[:port]/repository` with the
 /// distribution reference grammar, no wildcard.
-pub(crate) fn validate_scope_format(scope: &str) -> Result<(), String> {
+pub fn validate_scope_format(scope: &str) -> Result<(), String> {
     if scope.len() > 1 && scope.contains('*') {
         return Err(format!(
             "registry scope {scope:?} with wild card(s) is not valid, {SCOPE_HINT}"

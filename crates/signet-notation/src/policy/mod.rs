@@ -13,7 +13,10 @@ mod json;
 mod level;
 mod select;
 
-pub use document::{parse_blob, parse_oci, MAX_DOCUMENT_BYTES, MAX_LIST_ENTRIES, MAX_STATEMENTS};
+pub use document::{
+    parse_blob, parse_oci, validate_scope_format, MAX_DOCUMENT_BYTES, MAX_LIST_ENTRIES,
+    MAX_STATEMENTS,
+};
 pub use identity::DistinguishedName;
 pub use level::{resolve_actions, VALIDATION_TYPES};
 pub use select::{canonical_registry, canonical_repository, repository_of_reference};
