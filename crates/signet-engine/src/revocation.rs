@@ -226,9 +226,10 @@ impl HttpRevocationSource {
         }
     }
 
-    /// A synchronous view for the verifier, to be used on tokio's blocking pool (not on a
-    /// runtime worker): each fetch blocks on `handle` until done or `deadline`.
-    pub(crate) fn blocking(
+    /// A synchronous view for the verifier, to be used on tokio's blocking pool or a thread
+    /// outside the runtime (not on a runtime worker): each fetch blocks on `handle` until
+    /// done or `deadline`.
+    pub fn blocking(
         self: &Arc<Self>,
         handle: tokio::runtime::Handle,
         deadline: Instant,
@@ -243,7 +244,7 @@ impl HttpRevocationSource {
 
 /// [`HttpRevocationSource`] bound to a runtime and a deadline, for the synchronous verifier.
 #[derive(Debug)]
-pub(crate) struct BlockingSource {
+pub struct BlockingSource {
     source: Arc<HttpRevocationSource>,
     handle: tokio::runtime::Handle,
     deadline: Instant,

@@ -174,9 +174,56 @@ pub fn load_stores_for_verification(
 pub struct Options {
     pub at: Instant,
     pub user_metadata: BTreeMap<String, String>,
-    /// Where CRLs and OCSP responses come from; `None` (these commands work offline): a
-    /// chain with revocation information has an unknown revocation status.
+    /// Where CRLs and OCSP responses come from (the commands use [`OnlineRevocation`]);
+    /// `None`: a chain with revocation information has an unknown revocation status.
     pub revocation: Option<Box<dyn RevocationSource>>,
+}
+
+/// Online revocation for the CLI's synchronous local verifications: the engine's HTTP source
+/// (CRL cache, network guard, proxies) on a small runtime of its own, each fetch bounded by
+/// the source's fetch timeout.
+pub struct OnlineRevocation {
+    // Declared before the runtime: dropped first, while the runtime is alive.
+    source: signet_engine::revocation::BlockingSource,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for OnlineRevocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OnlineRevocation").finish_non_exhaustive()
+    }
+}
+
+impl OnlineRevocation {
+    pub fn new(config: signet_engine::revocation::RevocationConfig) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+        // Every fetch is bounded by the fetch timeout; the deadline only caps the whole run.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3600);
+        let source = {
+            let _context = runtime.enter();
+            std::sync::Arc::new(signet_engine::revocation::HttpRevocationSource::new(config))
+                .blocking(runtime.handle().clone(), deadline)
+        };
+        Ok(OnlineRevocation {
+            source,
+            _runtime: runtime,
+        })
+    }
+}
+
+impl RevocationSource for OnlineRevocation {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.source.fetch_crl(url)
+    }
+    fn fetch_ocsp(&self, url: &str, request_der: &[u8]) -> Result<Vec<u8>, String> {
+        self.source.fetch_ocsp(url, request_der)
+    }
+    fn crl_rejected(&self, url: &str) {
+        self.source.crl_rejected(url)
+    }
 }
 
 impl Options {

@@ -203,3 +203,66 @@ fn json_output_shape_no_trust_policy() {
         assert!(r.get(key).is_some(), "results[0].{key} missing");
     }
 }
+
+/// `envelope verify` (like every local path) checks the chain's revocation online through the
+/// same source as the service: a CRL distribution point on loopback is refused by its network
+/// policy (not "not available in this build"), and the verdict is `REVOCATION_UNKNOWN`.
+#[test]
+fn local_verification_checks_revocation_online_with_the_services_source() {
+    use signet_testkit::{EnvelopeKind, KeyKind, LeafOptions, SignOptions, TestCa};
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("Local Revocation CA", KeyKind::P256);
+    let mut leaf = LeafOptions::new("local signer", KeyKind::P256);
+    leaf.crl_url = Some("http://127.0.0.1:9/ca.crl".into());
+    let signer = ca.issue(&leaf);
+    let digest = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+    let media_type = "application/vnd.oci.image.manifest.v1+json";
+    let envelope = signer.sign(&SignOptions::new(
+        EnvelopeKind::Cose,
+        media_type,
+        digest,
+        517,
+    ));
+    let envelope_path = tmp.path().join("sig.cose");
+    std::fs::write(&envelope_path, envelope).unwrap();
+    let store = tmp.path().join("truststore/x509/ca/local");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::write(store.join("ca.pem"), ca.cert_pem()).unwrap();
+    let policy = tmp.path().join("trustpolicy.json");
+    std::fs::write(
+        &policy,
+        r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],
+            "signatureVerification":{"level":"strict"},"trustStores":["ca:local"],"trustedIdentities":["*"]}]}"#,
+    )
+    .unwrap();
+    let o = signet(&[
+        "envelope",
+        "verify",
+        "--envelope",
+        envelope_path.to_str().unwrap(),
+        "--media-type",
+        "application/cose",
+        "--subject",
+        &format!("registry.example/app@{digest}"),
+        "--subject-media-type",
+        media_type,
+        "--subject-size",
+        "517",
+        "--trust-policy",
+        policy.to_str().unwrap(),
+        "--trust-store",
+        tmp.path().join("truststore").to_str().unwrap(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["error"]["code"], "REVOCATION_UNKNOWN", "{r}");
+    let message = r["error"]["message"].as_str().unwrap();
+    assert!(message.contains("refused"), "{message}");
+    assert!(
+        !message.contains("not available in this build"),
+        "{message}"
+    );
+}

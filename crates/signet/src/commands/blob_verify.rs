@@ -66,7 +66,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
     let reference = args.blob.display().to_string();
     let digest = Some(verification::sha256(&content));
 
-    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.local()?);
     let result = verifier.verify(
         &reference,
         digest,

@@ -67,7 +67,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         annotations: None,
         artifact_type: None,
     };
-    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.offline());
+    let mut verifier = LocalVerifier::new(&args.trust_store, args.evaluation.local()?);
     let result = verifier.verify(
         &args.subject,
         Some(digest.to_owned()),

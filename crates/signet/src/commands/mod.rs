@@ -32,9 +32,15 @@ struct Evaluation {
 }
 
 impl Evaluation {
-    /// The options of a local (offline) verification.
-    fn offline(&self) -> crate::verification::Options {
-        crate::verification::Options::offline(self.at, &self.user_metadata)
+    /// The options of a local verification (OCI layout, blob, envelope): the envelopes are
+    /// local, the chain's revocation is checked online as `notation verify` does and as
+    /// `serve` and `verify REFERENCE` do.
+    fn local(&self) -> anyhow::Result<crate::verification::Options> {
+        let mut options = crate::verification::Options::offline(self.at, &self.user_metadata);
+        options.revocation = Some(Box::new(crate::verification::OnlineRevocation::new(
+            signet_engine::revocation::RevocationConfig::default(),
+        )?));
+        Ok(options)
     }
 }
 

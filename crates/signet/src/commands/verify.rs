@@ -71,7 +71,7 @@ pub(super) fn run(args: Args) -> anyhow::Result<Status> {
         ..
     } = inputs(&args)?;
     let policy = verification::load_policy(&policy_path, PolicyKind::Oci)?;
-    let mut verifier = LocalVerifier::new(&store_root, args.evaluation.offline());
+    let mut verifier = LocalVerifier::new(&store_root, args.evaluation.local()?);
     let mut results = Vec::with_capacity(args.references.len());
     for reference in &args.references {
         results.push(verify_layout(
