@@ -187,26 +187,14 @@ fn setup(args: &Args) -> anyhow::Result<Setup> {
             exclude_images: Vec::new(),
         });
     };
-    let mut config = crate::config::load(path)?;
-    if let Some(p) = &args.trust_policy {
-        config.trust.policy_file = Some(p.clone());
-    }
-    if let Some(p) = &args.trust_store {
-        config.trust.store_root = Some(p.clone());
-    }
-    if let Some(p) = &args.docker_config {
-        config.registry.docker_config = Some(p.clone());
-    }
-    if let Some(p) = &args.registry_ca {
-        config.registry.ca_files.push(p.clone());
-    }
-    config
-        .registry
-        .plain_http
-        .extend(args.plain_http.iter().cloned());
-    let settings = config
-        .validate_for_verify()
-        .with_context(|| format!("configuration {}", path.display()))?;
+    let flags = crate::config::FlagOverrides {
+        trust_policy: args.trust_policy.as_deref(),
+        trust_store: args.trust_store.as_deref(),
+        docker_config: args.docker_config.as_deref(),
+        registry_ca: args.registry_ca.as_slice(),
+        plain_http: &args.plain_http,
+    };
+    let (config, settings) = crate::config::load_for_verify(path, flags)?;
     Ok(Setup {
         trust_policy: settings.trust_policy,
         trust_store: settings.trust_store,

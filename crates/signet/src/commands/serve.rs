@@ -84,19 +84,13 @@ impl Args {
             c.tls.insecure_no_client_auth = true;
             c.tls.client_ca_file = None;
         }
-        if let Some(v) = &self.trust_policy {
-            c.trust.policy_file = Some(v.clone());
-        }
-        if let Some(v) = &self.trust_store {
-            c.trust.store_root = Some(v.clone());
-        }
-        if let Some(v) = &self.docker_config {
-            c.registry.docker_config = Some(v.clone());
-        }
-        c.registry.ca_files.extend(self.registry_ca.iter().cloned());
-        c.registry
-            .plain_http
-            .extend(self.plain_http.iter().cloned());
+        c.apply(config::FlagOverrides {
+            trust_policy: self.trust_policy.as_deref(),
+            trust_store: self.trust_store.as_deref(),
+            docker_config: self.docker_config.as_deref(),
+            registry_ca: &self.registry_ca,
+            plain_http: &self.plain_http,
+        });
         if let Some(v) = self.request_deadline {
             c.limits.request_deadline = Some(Dur(v));
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use signet_engine::{ImageVerdict, VerdictError};
 use signet_notation::{Descriptor, ErrorCode};
 
@@ -124,26 +124,14 @@ fn inputs(args: &Args) -> anyhow::Result<Inputs> {
             engine: None,
         });
     };
-    let mut config = crate::config::load(path)?;
-    if let Some(p) = &args.trust_policy {
-        config.trust.policy_file = Some(p.clone());
-    }
-    if let Some(p) = &args.trust_store {
-        config.trust.store_root = Some(p.clone());
-    }
-    if let Some(p) = &args.docker_config {
-        config.registry.docker_config = Some(p.clone());
-    }
-    if let Some(p) = &args.registry_ca {
-        config.registry.ca_files.push(p.clone());
-    }
-    config
-        .registry
-        .plain_http
-        .extend(args.plain_http.iter().cloned());
-    let settings = config
-        .validate_for_verify()
-        .with_context(|| format!("configuration {}", path.display()))?;
+    let flags = crate::config::FlagOverrides {
+        trust_policy: args.trust_policy.as_deref(),
+        trust_store: args.trust_store.as_deref(),
+        docker_config: args.docker_config.as_deref(),
+        registry_ca: args.registry_ca.as_slice(),
+        plain_http: &args.plain_http,
+    };
+    let (_, settings) = crate::config::load_for_verify(path, flags)?;
     Ok(Inputs {
         trust_policy: settings.trust_policy,
         trust_store: settings.trust_store,

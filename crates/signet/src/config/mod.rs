@@ -391,6 +391,54 @@ pub struct EngineSettings {
     pub dct: Option<signet_dct::Dct>,
 }
 
+/// The trust and registry flags `serve`, `verify` and `audit` share, which override the
+/// configuration file.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagOverrides<'a> {
+    pub trust_policy: Option<&'a Path>,
+    pub trust_store: Option<&'a Path>,
+    pub docker_config: Option<&'a Path>,
+    pub registry_ca: &'a [std::path::PathBuf],
+    pub plain_http: &'a [String],
+}
+
+impl Config {
+    /// Applies command-line flags over the file: given paths replace the file's, CA files
+    /// and plain-HTTP hosts are added to its lists.
+    pub fn apply(&mut self, flags: FlagOverrides<'_>) {
+        if let Some(p) = flags.trust_policy {
+            self.trust.policy_file = Some(p.to_owned());
+        }
+        if let Some(p) = flags.trust_store {
+            self.trust.store_root = Some(p.to_owned());
+        }
+        if let Some(p) = flags.docker_config {
+            self.registry.docker_config = Some(p.to_owned());
+        }
+        self.registry
+            .ca_files
+            .extend(flags.registry_ca.iter().cloned());
+        self.registry
+            .plain_http
+            .extend(flags.plain_http.iter().cloned());
+    }
+}
+
+/// The configuration of `verify --config` and `audit --config`: the file, the flags over it,
+/// validated without the server's parts. Returns the configuration too (for the parts a
+/// command reads itself, such as limits and admission exclusions).
+pub fn load_for_verify(
+    path: &Path,
+    flags: FlagOverrides<'_>,
+) -> anyhow::Result<(Config, VerifySettings)> {
+    let mut config = load(path)?;
+    config.apply(flags);
+    let settings = config
+        .validate_for_verify()
+        .map_err(|e| e.context(format!("configuration {}", path.display())))?;
+    Ok((config, settings))
+}
+
 /// Reads and parses a configuration file (unknown keys are errors).
 pub fn load(path: &Path) -> anyhow::Result<Config> {
     let bytes = crate::input::read_file(path, 1024 * 1024, "configuration")?;
