@@ -275,15 +275,10 @@ impl GuardedAddresses {
 
 impl signet_http::AddressFilter for GuardedAddresses {
     fn filter(&self, host: &str, addrs: Vec<SocketAddr>) -> std::io::Result<Vec<SocketAddr>> {
-        let host = host.to_ascii_lowercase();
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            self.policy
-                .check_ip(&host, ip)
-                .map_err(std::io::Error::other)?;
-            return Ok(addrs);
-        }
+        // An address literal resolves to itself: the same per-address rules apply (and
+        // `check_url` already refused a denied literal before the request).
         self.policy
-            .filter(&host, addrs)
+            .filter(&host.to_ascii_lowercase(), addrs)
             .map_err(std::io::Error::other)
     }
 }
